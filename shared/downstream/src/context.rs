@@ -1,0 +1,136 @@
+//! Per-request context every downstream call carries: the ids that let a call
+//! be traced back to the client request, and the signed-in viewer.
+
+use std::fmt;
+
+use rand::Rng;
+
+/// What one client request passes to every downstream call it causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Sent as `x-request-id`: the client's own, or one generated for the request.
+    pub request_id: String,
+    /// Sent as `traceparent`: a child of the client's trace, or the root of a new one.
+    pub trace: TraceParent,
+    /// Sent as `x-user-id` for a signed-in viewer.
+    pub user_id: Option<String>,
+}
+
+impl RequestContext {
+    /// A context for work that no client request started (start-up checks, tests).
+    pub fn background() -> Self {
+        Self {
+            request_id: generate_request_id(),
+            trace: TraceParent::new_root(),
+            user_id: None,
+        }
+    }
+
+    pub fn with_user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+}
+
+/// A random 128-bit id in hex: unique enough to find one request in the logs.
+pub fn generate_request_id() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+/// A W3C trace context (`traceparent` header, version 00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: u128,
+    /// Our span: the parent of whatever the downstream service records.
+    pub span_id: u64,
+    pub sampled: bool,
+}
+
+impl TraceParent {
+    pub fn new_root() -> Self {
+        let mut rng = rand::rng();
+        Self {
+            trace_id: rng.random_range(1..=u128::MAX),
+            span_id: rng.random_range(1..=u64::MAX),
+            sampled: true,
+        }
+    }
+
+    /// Continues the caller's trace with a fresh span of ours; `None` when the
+    /// header is not a valid version-00 `traceparent`.
+    pub fn child_of(header: &str) -> Option<Self> {
+        let mut parts = header.trim().split('-');
+        let (version, trace, parent, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let is_hex = |s: &str, len: usize| {
+            s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        if version != "00"
+            || parts.next().is_some()
+            || !is_hex(trace, 32)
+            || !is_hex(parent, 16)
+            || !is_hex(flags, 2)
+        {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok()?;
+        let parent_id = u64::from_str_radix(parent, 16).ok()?;
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        if trace_id == 0 || parent_id == 0 {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            span_id: rand::rng().random_range(1..=u64::MAX),
+            sampled: flags & 1 == 1,
+        })
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continues_a_valid_trace_with_a_new_span() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let child = TraceParent::child_of(header).expect("valid header");
+        let text = child.to_string();
+        assert!(text.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(text.ends_with("-01"));
+        assert_ne!(&text[36..52], "00f067aa0ba902b7");
+    }
+
+    #[test]
+    fn rejects_malformed_traces() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert_eq!(TraceParent::child_of(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn root_trace_formats_as_version_00() {
+        let text = TraceParent::new_root().to_string();
+        assert_eq!(text.len(), 55);
+        assert!(text.starts_with("00-") && text.ends_with("-01"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Typed clients for the five downstream services every BFF calls, their
+//! serde models, and the batch loaders GraphQL BFFs use to avoid N+1 calls.
+//!
+//! No axum and no GraphQL schema here: this crate only knows the downstream
+//! contract (DESIGN.md) and how to call it well.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod models;
+mod service;
+
+pub use config::{CacheConfig, DownstreamConfig, ServiceConfig};
+pub use context::{RequestContext, TraceParent};
+pub use error::DownstreamError;
+pub use service::Service;
