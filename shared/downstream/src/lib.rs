@@ -4,12 +4,16 @@
 //! No axum and no GraphQL schema here: this crate only knows the downstream
 //! contract (DESIGN.md) and how to call it well.
 
+pub mod clients;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod http;
+pub mod loaders;
 pub mod models;
 mod service;
 
+pub use clients::Downstream;
 pub use config::{CacheConfig, DownstreamConfig, ServiceConfig};
 pub use context::{RequestContext, TraceParent};
 pub use error::DownstreamError;

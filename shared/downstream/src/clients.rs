@@ -1,0 +1,334 @@
+//! One typed client per downstream service, one method per contract endpoint.
+
+use reqwest::Method;
+
+use crate::http::Endpoint;
+use crate::models::{
+    Device, DeviceSettingsPatch, Order, PaymentMethod, PlaceOrderRequest, Product, ProductPage,
+    Quote, QuoteRequest, Recommendation, RelatedProducts, Review, SimilarProduct, User,
+    UserAnalytics, Wishlist,
+};
+use crate::{DownstreamConfig, DownstreamError, RequestContext, Service};
+
+type Result<T> = std::result::Result<T, DownstreamError>;
+
+/// Clients for all five services, sharing one connection pool. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    pub users: UserClient,
+    pub products: ProductClient,
+    pub orders: OrderClient,
+    pub recommendations: RecommendationClient,
+    pub devices: DeviceClient,
+}
+
+impl Downstream {
+    /// `http` is the process's one client (see [`crate::http::build_http_client`]).
+    pub fn new(config: &DownstreamConfig, http: reqwest::Client) -> Self {
+        let endpoint = |service| Endpoint::new(service, config, http.clone());
+        Self {
+            users: UserClient(endpoint(Service::User)),
+            products: ProductClient(endpoint(Service::Product)),
+            orders: OrderClient(endpoint(Service::Order)),
+            recommendations: RecommendationClient(endpoint(Service::Recommendation)),
+            devices: DeviceClient(endpoint(Service::Device)),
+        }
+    }
+}
+
+/// The user service.
+#[derive(Debug, Clone)]
+pub struct UserClient(Endpoint);
+
+impl UserClient {
+    /// `GET /users/{id}`
+    pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<User> {
+        self.0
+            .call(Method::GET, "GET /users/{id}", &["users", id])
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /users?ids=a,b,c`: unknown ids are left out.
+    pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.0
+            .call(Method::GET, "GET /users", &["users"])
+            .query("ids", &ids.join(","))
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /users/{id}/analytics`
+    pub async fn analytics(&self, ctx: &RequestContext, id: &str) -> Result<UserAnalytics> {
+        self.0
+            .call(Method::GET, "GET /users/{id}/analytics", &["users", id, "analytics"])
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /users/{id}/wishlist`
+    pub async fn wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Wishlist> {
+        self.0
+            .call(Method::GET, "GET /users/{id}/wishlist", &["users", id, "wishlist"])
+            .fetch(ctx)
+            .await
+    }
+
+    /// `PUT /users/{id}/wishlist/{product_id}`
+    pub async fn add_to_wishlist(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        product_id: &str,
+    ) -> Result<()> {
+        self.0
+            .call(
+                Method::PUT,
+                "PUT /users/{id}/wishlist/{product_id}",
+                &["users", id, "wishlist", product_id],
+            )
+            .execute(ctx)
+            .await
+    }
+
+    /// `DELETE /users/{id}/wishlist/{product_id}`
+    pub async fn remove_from_wishlist(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        product_id: &str,
+    ) -> Result<()> {
+        self.0
+            .call(
+                Method::DELETE,
+                "DELETE /users/{id}/wishlist/{product_id}",
+                &["users", id, "wishlist", product_id],
+            )
+            .execute(ctx)
+            .await
+    }
+
+    /// `GET /users/{id}/payment-methods`
+    pub async fn payment_methods(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<Vec<PaymentMethod>> {
+        self.0
+            .call(
+                Method::GET,
+                "GET /users/{id}/payment-methods",
+                &["users", id, "payment-methods"],
+            )
+            .fetch(ctx)
+            .await
+    }
+}
+
+/// The product service.
+#[derive(Debug, Clone)]
+pub struct ProductClient(Endpoint);
+
+impl ProductClient {
+    /// `GET /products/{id}`
+    pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<Product> {
+        self.0
+            .call(Method::GET, "GET /products/{id}", &["products", id])
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /products?ids=a,b`: unknown ids are left out.
+    pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.0
+            .call(Method::GET, "GET /products", &["products"])
+            .query("ids", &ids.join(","))
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /products?category_id=c&page=p&limit=l` (pages start at 1).
+    pub async fn by_category(
+        &self,
+        ctx: &RequestContext,
+        category_id: &str,
+        page: u32,
+        page_size: u32,
+    ) -> Result<ProductPage> {
+        self.0
+            .call(Method::GET, "GET /products", &["products"])
+            .query("category_id", category_id)
+            .query("page", &page.to_string())
+            .query("limit", &page_size.to_string())
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /products/{id}/reviews?limit=n`
+    pub async fn reviews(&self, ctx: &RequestContext, id: &str, max: u32) -> Result<Vec<Review>> {
+        self.0
+            .call(
+                Method::GET,
+                "GET /products/{id}/reviews",
+                &["products", id, "reviews"],
+            )
+            .query("limit", &max.to_string())
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /products/{id}/related?limit=n`
+    pub async fn related(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        max: u32,
+    ) -> Result<RelatedProducts> {
+        self.0
+            .call(
+                Method::GET,
+                "GET /products/{id}/related",
+                &["products", id, "related"],
+            )
+            .query("limit", &max.to_string())
+            .fetch(ctx)
+            .await
+    }
+}
+
+/// The order service.
+#[derive(Debug, Clone)]
+pub struct OrderClient(Endpoint);
+
+impl OrderClient {
+    /// `GET /users/{id}/orders?limit=n`, newest first.
+    pub async fn for_user(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        max: u32,
+    ) -> Result<Vec<Order>> {
+        self.0
+            .call(
+                Method::GET,
+                "GET /users/{id}/orders",
+                &["users", user_id, "orders"],
+            )
+            .query("limit", &max.to_string())
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /orders/{id}`
+    pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<Order> {
+        self.0
+            .call(Method::GET, "GET /orders/{id}", &["orders", id])
+            .fetch(ctx)
+            .await
+    }
+
+    /// `POST /checkout/quote`
+    pub async fn quote(&self, ctx: &RequestContext, request: &QuoteRequest) -> Result<Quote> {
+        self.0
+            .call(Method::POST, "POST /checkout/quote", &["checkout", "quote"])
+            .json(request)
+            .fetch(ctx)
+            .await
+    }
+
+    /// `POST /orders` with `Idempotency-Key`: the same key returns the same order.
+    pub async fn place(
+        &self,
+        ctx: &RequestContext,
+        idempotency_key: &str,
+        request: &PlaceOrderRequest,
+    ) -> Result<Order> {
+        self.0
+            .call(Method::POST, "POST /orders", &["orders"])
+            .idempotency_key(idempotency_key)
+            .json(request)
+            .fetch(ctx)
+            .await
+    }
+}
+
+/// The recommendation service.
+#[derive(Debug, Clone)]
+pub struct RecommendationClient(Endpoint);
+
+impl RecommendationClient {
+    /// `GET /users/{id}/recommendations?limit=n`
+    pub async fn for_user(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        max: u32,
+    ) -> Result<Vec<Recommendation>> {
+        self.0
+            .call(
+                Method::GET,
+                "GET /users/{id}/recommendations",
+                &["users", user_id, "recommendations"],
+            )
+            .query("limit", &max.to_string())
+            .fetch(ctx)
+            .await
+    }
+
+    /// `GET /products/{id}/similar?user_id=u&limit=n`
+    pub async fn similar(
+        &self,
+        ctx: &RequestContext,
+        product_id: &str,
+        user_id: Option<&str>,
+        max: u32,
+    ) -> Result<Vec<SimilarProduct>> {
+        let mut call = self.0.call(
+            Method::GET,
+            "GET /products/{id}/similar",
+            &["products", product_id, "similar"],
+        );
+        if let Some(user_id) = user_id {
+            call = call.query("user_id", user_id);
+        }
+        call.query("limit", &max.to_string()).fetch(ctx).await
+    }
+}
+
+/// The device service.
+#[derive(Debug, Clone)]
+pub struct DeviceClient(Endpoint);
+
+impl DeviceClient {
+    /// `GET /devices/{id}`
+    pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<Device> {
+        self.0
+            .call(Method::GET, "GET /devices/{id}", &["devices", id])
+            .fetch(ctx)
+            .await
+    }
+
+    /// `PATCH /devices/{id}/settings` → the updated device.
+    pub async fn update_settings(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: &DeviceSettingsPatch,
+    ) -> Result<Device> {
+        self.0
+            .call(
+                Method::PATCH,
+                "PATCH /devices/{id}/settings",
+                &["devices", id, "settings"],
+            )
+            .json(patch)
+            .fetch(ctx)
+            .await
+    }
+}

@@ -1,0 +1,197 @@
+//! The HTTP plumbing under every typed client: one shared `reqwest::Client`,
+//! contract-aware status mapping, deadlines and the propagated headers.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::{Serialize, de::DeserializeOwned};
+use url::Url;
+
+use crate::{DownstreamConfig, DownstreamError, RequestContext, Service};
+
+/// Pool tuning for one process talking to a handful of services on a fast network.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const POOL_MAX_IDLE_PER_HOST: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Builds the process-wide HTTP client. Call once at start-up and clone the
+/// result (it is an `Arc`); fails only when the TLS backend cannot start.
+pub fn build_http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        // Downstream base URLs are configured; following redirects would let a
+        // service send the BFF (and its headers) elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// One downstream service: where it lives and how long a call may take.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    service: Service,
+    base: Url,
+    timeout: Duration,
+    http: reqwest::Client,
+}
+
+/// A request being built against an [`Endpoint`].
+pub(crate) struct Call<'a> {
+    endpoint: &'a Endpoint,
+    method: Method,
+    url: Url,
+    /// Route pattern for logs, e.g. `GET /products/{id}`: never ids or query strings.
+    route: &'static str,
+    body: Option<Vec<u8>>,
+    idempotency_key: Option<&'a str>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(service: Service, config: &DownstreamConfig, http: reqwest::Client) -> Self {
+        let mut base = config.service(service).url.clone();
+        // Keep any path prefix of the base URL (`http://gw/user-svc`) when
+        // appending segments.
+        if let Ok(mut segments) = base.path_segments_mut() {
+            segments.pop_if_empty();
+        }
+        Self {
+            service,
+            base,
+            timeout: config.timeout(service),
+            http,
+        }
+    }
+
+    /// Starts a call to `base/segments...`; each segment is percent-encoded, so a
+    /// client-supplied id can never change the path.
+    pub(crate) fn call<'a>(
+        &'a self,
+        method: Method,
+        route: &'static str,
+        segments: &[&str],
+    ) -> Call<'a> {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        Call {
+            endpoint: self,
+            method,
+            url,
+            route,
+            body: None,
+            idempotency_key: None,
+        }
+    }
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn query(mut self, key: &str, value: &str) -> Self {
+        self.url.query_pairs_mut().append_pair(key, value);
+        self
+    }
+
+    pub(crate) fn json<B: Serialize>(mut self, body: &B) -> Self {
+        // Our own models always serialize; an empty body would fail loudly downstream.
+        self.body = serde_json::to_vec(body).ok();
+        self
+    }
+
+    pub(crate) fn idempotency_key(mut self, key: &'a str) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+
+    /// Sends the call and decodes a JSON body.
+    pub(crate) async fn fetch<T: DeserializeOwned>(
+        self,
+        ctx: &RequestContext,
+    ) -> Result<T, DownstreamError> {
+        let service = self.endpoint.service;
+        let route = self.route;
+        let response = self.send(ctx).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| map_transport_error(service, route, error))?;
+        serde_json::from_slice(&bytes).map_err(|error| {
+            tracing::warn!(%service, route, %error, "downstream response breaks the contract");
+            DownstreamError::BadResponse { service }
+        })
+    }
+
+    /// Sends the call and expects no body (204).
+    pub(crate) async fn execute(self, ctx: &RequestContext) -> Result<(), DownstreamError> {
+        self.send(ctx).await.map(drop)
+    }
+
+    async fn send(self, ctx: &RequestContext) -> Result<reqwest::Response, DownstreamError> {
+        let Call {
+            endpoint,
+            method,
+            url,
+            route,
+            body,
+            idempotency_key,
+        } = self;
+        let service = endpoint.service;
+        let mut request = endpoint
+            .http
+            .request(method, url)
+            .timeout(endpoint.timeout)
+            .header("x-request-id", &ctx.request_id)
+            .header("traceparent", ctx.trace.to_string());
+        if let Some(user_id) = &ctx.user_id {
+            request = request.header("x-user-id", user_id);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+
+        let started = Instant::now();
+        let outcome = request.send().await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%service, route, elapsed_ms, "downstream call failed");
+                return Err(map_transport_error(service, route, error));
+            }
+        };
+        let status = response.status();
+        tracing::debug!(%service, route, status = status.as_u16(), elapsed_ms, request_id = %ctx.request_id, "downstream call");
+        match status {
+            s if s.is_success() => Ok(response),
+            StatusCode::NOT_FOUND => Err(DownstreamError::NotFound { service }),
+            s if s.is_client_error() => Err(DownstreamError::Rejected {
+                service,
+                status: s.as_u16(),
+            }),
+            s => Err(DownstreamError::Unavailable {
+                service,
+                status: Some(s.as_u16()),
+            }),
+        }
+    }
+}
+
+fn map_transport_error(service: Service, route: &str, error: reqwest::Error) -> DownstreamError {
+    if error.is_timeout() {
+        DownstreamError::Timeout { service }
+    } else {
+        // `without_url`: the URL stays out of logs that may be shipped elsewhere.
+        let error = error.without_url();
+        tracing::debug!(%service, route, %error, source = ?std::error::Error::source(&error), "downstream transport error");
+        DownstreamError::Unavailable {
+            service,
+            status: None,
+        }
+    }
+}
