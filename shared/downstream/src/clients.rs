@@ -1,7 +1,11 @@
 //! One typed client per downstream service, one method per contract endpoint.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use reqwest::Method;
 
+use crate::cache::EntityCache;
 use crate::http::Endpoint;
 use crate::models::{
     Device, DeviceSettingsPatch, Order, PaymentMethod, PlaceOrderRequest, Product, ProductPage,
@@ -27,23 +31,69 @@ impl Downstream {
     pub fn new(config: &DownstreamConfig, http: reqwest::Client) -> Self {
         let endpoint = |service| Endpoint::new(service, config, http.clone());
         Self {
-            users: UserClient(endpoint(Service::User)),
-            products: ProductClient(endpoint(Service::Product)),
-            orders: OrderClient(endpoint(Service::Order)),
-            recommendations: RecommendationClient(endpoint(Service::Recommendation)),
-            devices: DeviceClient(endpoint(Service::Device)),
+            users: UserClient {
+                endpoint: endpoint(Service::User),
+                users: EntityCache::new(&config.cache),
+                wishlists: EntityCache::new(&config.cache),
+            },
+            products: ProductClient {
+                endpoint: endpoint(Service::Product),
+                products: EntityCache::new(&config.cache),
+            },
+            orders: OrderClient {
+                endpoint: endpoint(Service::Order),
+            },
+            recommendations: RecommendationClient {
+                endpoint: endpoint(Service::Recommendation),
+            },
+            devices: DeviceClient {
+                endpoint: endpoint(Service::Device),
+            },
         }
     }
 }
 
-/// The user service.
+/// The user service. Users and wishlists are cached (see [`EntityCache`]).
 #[derive(Debug, Clone)]
-pub struct UserClient(Endpoint);
+pub struct UserClient {
+    endpoint: Endpoint,
+    users: EntityCache<User>,
+    wishlists: EntityCache<Wishlist>,
+}
 
 impl UserClient {
+    /// Users by id through the cache; unknown ids are left out.
+    pub async fn lookup(
+        &self,
+        ctx: &RequestContext,
+        ids: &[String],
+    ) -> Result<HashMap<String, Arc<User>>> {
+        self.users
+            .get_many(ids, |missing| async move {
+                let users = self.get_many(ctx, &missing).await?;
+                Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
+            })
+            .await
+    }
+
+    /// The viewer's wishlist through the cache; wishlist changes made through
+    /// this client invalidate it.
+    pub async fn cached_wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Arc<Wishlist>> {
+        let ids = [id.to_owned()];
+        let mut found = self
+            .wishlists
+            .get_many(&ids, |_| async move {
+                Ok(vec![(id.to_owned(), self.wishlist(ctx, id).await?)])
+            })
+            .await?;
+        found.remove(id).ok_or(DownstreamError::NotFound {
+            service: Service::User,
+        })
+    }
+
     /// `GET /users/{id}`
     pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<User> {
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /users/{id}", &["users", id])
             .fetch(ctx)
             .await
@@ -54,7 +104,7 @@ impl UserClient {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /users", &["users"])
             .query("ids", &ids.join(","))
             .fetch(ctx)
@@ -63,16 +113,24 @@ impl UserClient {
 
     /// `GET /users/{id}/analytics`
     pub async fn analytics(&self, ctx: &RequestContext, id: &str) -> Result<UserAnalytics> {
-        self.0
-            .call(Method::GET, "GET /users/{id}/analytics", &["users", id, "analytics"])
+        self.endpoint
+            .call(
+                Method::GET,
+                "GET /users/{id}/analytics",
+                &["users", id, "analytics"],
+            )
             .fetch(ctx)
             .await
     }
 
     /// `GET /users/{id}/wishlist`
     pub async fn wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Wishlist> {
-        self.0
-            .call(Method::GET, "GET /users/{id}/wishlist", &["users", id, "wishlist"])
+        self.endpoint
+            .call(
+                Method::GET,
+                "GET /users/{id}/wishlist",
+                &["users", id, "wishlist"],
+            )
             .fetch(ctx)
             .await
     }
@@ -84,14 +142,16 @@ impl UserClient {
         id: &str,
         product_id: &str,
     ) -> Result<()> {
-        self.0
+        self.endpoint
             .call(
                 Method::PUT,
                 "PUT /users/{id}/wishlist/{product_id}",
                 &["users", id, "wishlist", product_id],
             )
             .execute(ctx)
-            .await
+            .await?;
+        self.wishlists.invalidate(id).await;
+        Ok(())
     }
 
     /// `DELETE /users/{id}/wishlist/{product_id}`
@@ -101,14 +161,16 @@ impl UserClient {
         id: &str,
         product_id: &str,
     ) -> Result<()> {
-        self.0
+        self.endpoint
             .call(
                 Method::DELETE,
                 "DELETE /users/{id}/wishlist/{product_id}",
                 &["users", id, "wishlist", product_id],
             )
             .execute(ctx)
-            .await
+            .await?;
+        self.wishlists.invalidate(id).await;
+        Ok(())
     }
 
     /// `GET /users/{id}/payment-methods`
@@ -117,7 +179,7 @@ impl UserClient {
         ctx: &RequestContext,
         id: &str,
     ) -> Result<Vec<PaymentMethod>> {
-        self.0
+        self.endpoint
             .call(
                 Method::GET,
                 "GET /users/{id}/payment-methods",
@@ -128,14 +190,31 @@ impl UserClient {
     }
 }
 
-/// The product service.
+/// The product service. Products are cached (see [`EntityCache`]).
 #[derive(Debug, Clone)]
-pub struct ProductClient(Endpoint);
+pub struct ProductClient {
+    endpoint: Endpoint,
+    products: EntityCache<Product>,
+}
 
 impl ProductClient {
+    /// Products by id through the cache; unknown ids are left out.
+    pub async fn lookup(
+        &self,
+        ctx: &RequestContext,
+        ids: &[String],
+    ) -> Result<HashMap<String, Arc<Product>>> {
+        self.products
+            .get_many(ids, |missing| async move {
+                let products = self.get_many(ctx, &missing).await?;
+                Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
+            })
+            .await
+    }
+
     /// `GET /products/{id}`
     pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<Product> {
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /products/{id}", &["products", id])
             .fetch(ctx)
             .await
@@ -146,7 +225,7 @@ impl ProductClient {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /products", &["products"])
             .query("ids", &ids.join(","))
             .fetch(ctx)
@@ -161,7 +240,7 @@ impl ProductClient {
         page: u32,
         page_size: u32,
     ) -> Result<ProductPage> {
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /products", &["products"])
             .query("category_id", category_id)
             .query("page", &page.to_string())
@@ -172,7 +251,7 @@ impl ProductClient {
 
     /// `GET /products/{id}/reviews?limit=n`
     pub async fn reviews(&self, ctx: &RequestContext, id: &str, max: u32) -> Result<Vec<Review>> {
-        self.0
+        self.endpoint
             .call(
                 Method::GET,
                 "GET /products/{id}/reviews",
@@ -190,7 +269,7 @@ impl ProductClient {
         id: &str,
         max: u32,
     ) -> Result<RelatedProducts> {
-        self.0
+        self.endpoint
             .call(
                 Method::GET,
                 "GET /products/{id}/related",
@@ -204,7 +283,9 @@ impl ProductClient {
 
 /// The order service.
 #[derive(Debug, Clone)]
-pub struct OrderClient(Endpoint);
+pub struct OrderClient {
+    endpoint: Endpoint,
+}
 
 impl OrderClient {
     /// `GET /users/{id}/orders?limit=n`, newest first.
@@ -214,7 +295,7 @@ impl OrderClient {
         user_id: &str,
         max: u32,
     ) -> Result<Vec<Order>> {
-        self.0
+        self.endpoint
             .call(
                 Method::GET,
                 "GET /users/{id}/orders",
@@ -227,7 +308,7 @@ impl OrderClient {
 
     /// `GET /orders/{id}`
     pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<Order> {
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /orders/{id}", &["orders", id])
             .fetch(ctx)
             .await
@@ -235,7 +316,7 @@ impl OrderClient {
 
     /// `POST /checkout/quote`
     pub async fn quote(&self, ctx: &RequestContext, request: &QuoteRequest) -> Result<Quote> {
-        self.0
+        self.endpoint
             .call(Method::POST, "POST /checkout/quote", &["checkout", "quote"])
             .json(request)
             .fetch(ctx)
@@ -249,7 +330,7 @@ impl OrderClient {
         idempotency_key: &str,
         request: &PlaceOrderRequest,
     ) -> Result<Order> {
-        self.0
+        self.endpoint
             .call(Method::POST, "POST /orders", &["orders"])
             .idempotency_key(idempotency_key)
             .json(request)
@@ -260,7 +341,9 @@ impl OrderClient {
 
 /// The recommendation service.
 #[derive(Debug, Clone)]
-pub struct RecommendationClient(Endpoint);
+pub struct RecommendationClient {
+    endpoint: Endpoint,
+}
 
 impl RecommendationClient {
     /// `GET /users/{id}/recommendations?limit=n`
@@ -270,7 +353,7 @@ impl RecommendationClient {
         user_id: &str,
         max: u32,
     ) -> Result<Vec<Recommendation>> {
-        self.0
+        self.endpoint
             .call(
                 Method::GET,
                 "GET /users/{id}/recommendations",
@@ -289,7 +372,7 @@ impl RecommendationClient {
         user_id: Option<&str>,
         max: u32,
     ) -> Result<Vec<SimilarProduct>> {
-        let mut call = self.0.call(
+        let mut call = self.endpoint.call(
             Method::GET,
             "GET /products/{id}/similar",
             &["products", product_id, "similar"],
@@ -303,12 +386,14 @@ impl RecommendationClient {
 
 /// The device service.
 #[derive(Debug, Clone)]
-pub struct DeviceClient(Endpoint);
+pub struct DeviceClient {
+    endpoint: Endpoint,
+}
 
 impl DeviceClient {
     /// `GET /devices/{id}`
     pub async fn get(&self, ctx: &RequestContext, id: &str) -> Result<Device> {
-        self.0
+        self.endpoint
             .call(Method::GET, "GET /devices/{id}", &["devices", id])
             .fetch(ctx)
             .await
@@ -321,7 +406,7 @@ impl DeviceClient {
         id: &str,
         patch: &DeviceSettingsPatch,
     ) -> Result<Device> {
-        self.0
+        self.endpoint
             .call(
                 Method::PATCH,
                 "PATCH /devices/{id}/settings",

@@ -4,6 +4,7 @@
 //! No axum and no GraphQL schema here: this crate only knows the downstream
 //! contract (DESIGN.md) and how to call it well.
 
+pub mod cache;
 pub mod clients;
 pub mod config;
 pub mod context;

@@ -3,6 +3,7 @@
 //! `GET /products?ids=` (or `/users?ids=`) call.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 
@@ -27,18 +28,16 @@ impl ProductLoader {
     /// A per-request `DataLoader` that also remembers what it loaded, so one
     /// request never asks for the same product twice.
     pub fn data_loader(products: ProductClient, ctx: RequestContext) -> DataLoader<Self> {
-        DataLoader::new(Self::new(products, ctx), tokio::spawn)
-            .max_batch_size(MAX_BATCH_SIZE)
+        DataLoader::new(Self::new(products, ctx), tokio::spawn).max_batch_size(MAX_BATCH_SIZE)
     }
 }
 
 impl Loader<String> for ProductLoader {
-    type Value = Product;
+    type Value = Arc<Product>;
     type Error = DownstreamError;
 
-    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Product>, DownstreamError> {
-        let products = self.products.get_many(&self.ctx, ids).await?;
-        Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<Product>>, DownstreamError> {
+        self.products.lookup(&self.ctx, ids).await
     }
 }
 
@@ -60,11 +59,10 @@ impl UserLoader {
 }
 
 impl Loader<String> for UserLoader {
-    type Value = User;
+    type Value = Arc<User>;
     type Error = DownstreamError;
 
-    async fn load(&self, ids: &[String]) -> Result<HashMap<String, User>, DownstreamError> {
-        let users = self.users.get_many(&self.ctx, ids).await?;
-        Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<User>>, DownstreamError> {
+        self.users.lookup(&self.ctx, ids).await
     }
 }
