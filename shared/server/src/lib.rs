@@ -1,1 +1,31 @@
-//! placeholder
+//! What every BFF process does at its front door: configuration, bearer-token
+//! authentication, request ids and traces, body and time limits, request
+//! logging, health and readiness, the one error contract, and serving with
+//! graceful shutdown.
+//!
+//! A BFF's `main` is then:
+//!
+//! ```ignore
+//! let config = Config::from_env(Defaults { listen: "127.0.0.1:4000".parse()? })?;
+//! bff_server::init_tracing(config.log_format);
+//! let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+//! let router = bff_server::front_door(web_bff::routes(&config), &config, verifier);
+//! bff_server::serve(router, &config).await?;
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod error;
+mod front_door;
+pub mod graphql;
+mod serve;
+
+pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
+pub use config::{Config, ConfigError, Defaults, LogFormat, Profile};
+pub use context::RequestCtx;
+pub use error::{BffError, ErrorCode};
+pub use front_door::{FrontDoor, READINESS_CONNECT_TIMEOUT, front_door};
+pub use serve::{
+    SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_shutdown, shutdown_signal,
+};

@@ -1,0 +1,540 @@
+//! Configuration of one BFF process.
+//!
+//! Sources, each overriding the one before: built-in defaults (the listen
+//! address comes from the BFF itself), then an optional TOML file named by
+//! `BFF_CONFIG_FILE`, then `BFF_*` environment variables. Unknown keys in the
+//! file and unknown `BFF_*` variables are errors, so a typo fails at start-up
+//! instead of silently running with a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use downstream::{DownstreamConfig, Service};
+use serde::Deserialize;
+use url::Url;
+
+pub const DEFAULT_JWT_ISSUER: &str = "devstack";
+pub const DEFAULT_JWT_AUDIENCE: &str = "bff";
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
+/// HS256 keys shorter than the hash output (32 bytes) are brute-forceable.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
+/// Rate limiting is off unless configured: enforcement lands in a later issue,
+/// and a default limit would surprise load tests against devstack.
+pub const DEFAULT_RATE_LIMIT_RPS: u32 = 0;
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 0;
+
+/// The prefix of every variable this module reads.
+const ENV_PREFIX: &str = "BFF_";
+
+pub const ENV_CONFIG_FILE: &str = "BFF_CONFIG_FILE";
+pub const ENV_LISTEN: &str = "BFF_LISTEN";
+pub const ENV_PROFILE: &str = "BFF_PROFILE";
+pub const ENV_DOWNSTREAM_TIMEOUT_MS: &str = "BFF_DOWNSTREAM_TIMEOUT_MS";
+pub const ENV_JWT_SECRET: &str = "BFF_JWT_SECRET";
+pub const ENV_JWKS_URL: &str = "BFF_JWKS_URL";
+pub const ENV_JWT_ISSUER: &str = "BFF_JWT_ISSUER";
+pub const ENV_JWT_AUDIENCE: &str = "BFF_JWT_AUDIENCE";
+pub const ENV_RATE_LIMIT_RPS: &str = "BFF_RATE_LIMIT_RPS";
+pub const ENV_RATE_LIMIT_BURST: &str = "BFF_RATE_LIMIT_BURST";
+pub const ENV_BODY_LIMIT_BYTES: &str = "BFF_BODY_LIMIT_BYTES";
+pub const ENV_REQUEST_TIMEOUT_MS: &str = "BFF_REQUEST_TIMEOUT_MS";
+pub const ENV_LOG_FORMAT: &str = "BFF_LOG_FORMAT";
+pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
+
+/// Every variable `Config::load` understands besides the five
+/// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
+const ENV_VARS: [&str; 14] = [
+    ENV_CONFIG_FILE,
+    ENV_LISTEN,
+    ENV_PROFILE,
+    ENV_DOWNSTREAM_TIMEOUT_MS,
+    ENV_JWT_SECRET,
+    ENV_JWKS_URL,
+    ENV_JWT_ISSUER,
+    ENV_JWT_AUDIENCE,
+    ENV_RATE_LIMIT_RPS,
+    ENV_RATE_LIMIT_BURST,
+    ENV_BODY_LIMIT_BYTES,
+    ENV_REQUEST_TIMEOUT_MS,
+    ENV_LOG_FORMAT,
+    ENV_SAFELIST_FILE,
+];
+
+/// What differs between the BFFs' defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// Where this BFF listens unless told otherwise (web 4000, mobile 4001, iot 4002).
+    pub listen: SocketAddr,
+}
+
+/// Everything one BFF process is configured with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default = "Config::placeholder", deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`BFF_LISTEN`); defaults to the BFF's own port.
+    pub listen: SocketAddr,
+    /// `dev` turns on GraphiQL and introspection; `prod` (default) turns them off (`BFF_PROFILE`).
+    pub profile: Profile,
+    /// Base URLs and deadlines of the downstream services (`BFF_*_SERVICE_URL`, `BFF_DOWNSTREAM_TIMEOUT_MS`).
+    pub downstream: DownstreamConfig,
+    /// How bearer tokens are verified.
+    pub jwt: JwtConfig,
+    /// Per-client request rate limit.
+    pub rate_limit: RateLimitConfig,
+    /// Largest request body accepted; larger ones get 413 (`BFF_BODY_LIMIT_BYTES`).
+    pub body_limit_bytes: usize,
+    /// Deadline of a whole client request; past it the client gets 504 (`BFF_REQUEST_TIMEOUT_MS`).
+    pub request_timeout_ms: u64,
+    /// Log line format (`BFF_LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
+    /// mobile-bff only: JSON object `{"<sha256 of the query>": "<query>"}`; when set,
+    /// only those operations run (`BFF_SAFELIST_FILE`).
+    pub safelist_file: Option<PathBuf>,
+}
+
+/// Which audience the process is tuned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Developer conveniences on: GraphiQL and schema introspection.
+    Dev,
+    /// Nothing that helps explore the API from outside.
+    #[default]
+    Prod,
+}
+
+/// How bearer tokens are verified. `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// HS256 shared secret, at least 32 bytes (`BFF_JWT_SECRET`). Required.
+    pub secret: Option<String>,
+    /// JWKS endpoint for RS256/ES256 tokens (`BFF_JWKS_URL`). Accepted and
+    /// stored, but not used yet: only HS256 is verified today.
+    pub jwks_url: Option<Url>,
+    /// Required `iss` claim (`BFF_JWT_ISSUER`).
+    pub issuer: String,
+    /// Required `aud` claim (`BFF_JWT_AUDIENCE`).
+    pub audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+}
+
+/// Per-client request rate limit; `0` in either field turns it off.
+/// Only carried for now: enforcement is a later issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per client (`BFF_RATE_LIMIT_RPS`).
+    pub rps: u32,
+    /// Requests a client may send at once above the sustained rate (`BFF_RATE_LIMIT_BURST`).
+    pub burst: u32,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Why the configuration could not be loaded. Each message names the key
+/// (environment variable and/or file key) and what is wrong with it; none
+/// ever contains the JWT secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown environment variable {names} (known BFF_* variables: {known})")]
+    UnknownEnvVar { names: String, known: String },
+    #[error("environment variable {var} is not valid UTF-8")]
+    NotUnicode { var: String },
+    #[error("cannot read config file {} (named by BFF_CONFIG_FILE): {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {}, line {line}: {message}", path.display())]
+    ParseFile {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{var}: {reason}")]
+    InvalidEnv { var: &'static str, reason: String },
+    #[error(
+        "BFF_JWKS_URL is not supported yet (jwt.jwks_url): set BFF_JWT_SECRET to verify HS256 tokens"
+    )]
+    JwksNotSupported,
+    #[error("BFF_JWT_SECRET (jwt.secret) is required: bearer tokens cannot be verified without it")]
+    MissingJwtSecret,
+    #[error(
+        "BFF_JWT_SECRET (jwt.secret) is too short: {len} bytes, at least {MIN_JWT_SECRET_BYTES} are required"
+    )]
+    ShortJwtSecret { len: usize },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl Config {
+    /// Every setting at its default, listening where `defaults` says. Not
+    /// validated: there is no default JWT secret.
+    pub fn new(defaults: Defaults) -> Self {
+        Self {
+            listen: defaults.listen,
+            profile: Profile::default(),
+            downstream: DownstreamConfig::default(),
+            jwt: JwtConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            log_format: LogFormat::default(),
+            safelist_file: None,
+        }
+    }
+
+    /// Serde fills keys missing from the file from here; `load` then puts the
+    /// BFF's own listen address in when the file has none, because serde's
+    /// default function cannot take `Defaults`.
+    fn placeholder() -> Self {
+        Self::new(Defaults {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        })
+    }
+
+    /// Reads the process environment (only `BFF_*` variables), then `load`s.
+    pub fn from_env(defaults: Defaults) -> Result<Self, ConfigError> {
+        let mut vars = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            // A name that is not UTF-8 cannot be one of ours.
+            let Some(name) = name.to_str().filter(|name| name.starts_with(ENV_PREFIX)) else {
+                continue;
+            };
+            let value = value.into_string().map_err(|_| ConfigError::NotUnicode {
+                var: name.to_owned(),
+            })?;
+            vars.push((name.to_owned(), value));
+        }
+        Self::load(defaults, vars)
+    }
+
+    /// Builds and validates the configuration from `defaults`, the TOML file
+    /// named by `BFF_CONFIG_FILE` (if any) and the given environment. Variables
+    /// without the `BFF_` prefix are ignored; unknown `BFF_*` ones are errors.
+    pub fn load<I>(defaults: Defaults, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        // Later duplicates win, as they would in a shell.
+        let env: BTreeMap<String, String> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        check_known(&env)?;
+
+        let mut config = match env.get(ENV_CONFIG_FILE).filter(|path| !path.is_empty()) {
+            Some(path) => Self::from_file(defaults, Path::new(path))?,
+            None => Self::new(defaults),
+        };
+        for (name, value) in &env {
+            config.apply_env(name, value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(defaults: Defaults, path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        // toml's own Display quotes the offending source line, which could be
+        // the secret's; report only the message and the line number.
+        let parse_error = |error: toml::de::Error| ConfigError::ParseFile {
+            path: path.to_owned(),
+            line: error.span().map_or(0, |span| line_of(&text, span.start)),
+            message: error.message().to_owned(),
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        let mut config: Self = toml::from_str(&text).map_err(parse_error)?;
+        if !table.contains_key("listen") {
+            config.listen = defaults.listen;
+        }
+        Ok(config)
+    }
+
+    /// Applies one known `BFF_*` variable (`check_known` ran first).
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some(service) = Service::ALL.into_iter().find(|s| s.url_env_var() == name) {
+            self.downstream.service_mut(service).url = parse_url(service.url_env_var(), value)?;
+            return Ok(());
+        }
+        match name {
+            ENV_CONFIG_FILE => {} // already read
+            ENV_LISTEN => {
+                self.listen =
+                    parse_value(ENV_LISTEN, value, "a socket address such as 127.0.0.1:4000")?
+            }
+            ENV_PROFILE => {
+                self.profile = match value.to_ascii_lowercase().as_str() {
+                    "dev" => Profile::Dev,
+                    "prod" => Profile::Prod,
+                    _ => return Err(invalid_env(ENV_PROFILE, value, "`dev` or `prod`")),
+                }
+            }
+            ENV_DOWNSTREAM_TIMEOUT_MS => {
+                self.downstream.timeout_ms =
+                    parse_value(ENV_DOWNSTREAM_TIMEOUT_MS, value, "milliseconds")?;
+            }
+            ENV_JWT_SECRET => self.jwt.secret = Some(value.to_owned()),
+            ENV_JWKS_URL => {
+                self.jwt.jwks_url = if value.is_empty() {
+                    None
+                } else {
+                    Some(parse_url(ENV_JWKS_URL, value)?)
+                };
+            }
+            ENV_JWT_ISSUER => self.jwt.issuer = value.to_owned(),
+            ENV_JWT_AUDIENCE => self.jwt.audience = value.to_owned(),
+            ENV_RATE_LIMIT_RPS => {
+                self.rate_limit.rps = parse_value(ENV_RATE_LIMIT_RPS, value, "a whole number")?;
+            }
+            ENV_RATE_LIMIT_BURST => {
+                self.rate_limit.burst = parse_value(ENV_RATE_LIMIT_BURST, value, "a whole number")?;
+            }
+            ENV_BODY_LIMIT_BYTES => {
+                self.body_limit_bytes = parse_value(ENV_BODY_LIMIT_BYTES, value, "bytes")?;
+            }
+            ENV_REQUEST_TIMEOUT_MS => {
+                self.request_timeout_ms =
+                    parse_value(ENV_REQUEST_TIMEOUT_MS, value, "milliseconds")?;
+            }
+            ENV_LOG_FORMAT => {
+                self.log_format = match value.to_ascii_lowercase().as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(invalid_env(ENV_LOG_FORMAT, value, "`text` or `json`")),
+                }
+            }
+            ENV_SAFELIST_FILE => {
+                self.safelist_file = (!value.is_empty()).then(|| PathBuf::from(value));
+            }
+            // `check_known` rejected everything else before we got here.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: a usable JWT secret, http(s) service URLs
+    /// with a host, non-zero deadlines and limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.jwt.validate()?;
+        for service in Service::ALL {
+            let settings = self.downstream.service(service);
+            let key = || {
+                format!(
+                    "{} (downstream.{}.url)",
+                    service.url_env_var(),
+                    service.name()
+                )
+            };
+            check_http_url(&settings.url)
+                .map_err(|reason| ConfigError::Invalid { key: key(), reason })?;
+            if settings.timeout_ms == Some(0) {
+                return Err(ConfigError::Invalid {
+                    key: format!("downstream.{}.timeout_ms", service.name()),
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
+        let positive = [
+            (
+                self.downstream.timeout_ms == 0,
+                "BFF_DOWNSTREAM_TIMEOUT_MS (downstream.timeout_ms)",
+            ),
+            (
+                self.request_timeout_ms == 0,
+                "BFF_REQUEST_TIMEOUT_MS (request_timeout_ms)",
+            ),
+            (
+                self.body_limit_bytes == 0,
+                "BFF_BODY_LIMIT_BYTES (body_limit_bytes)",
+            ),
+        ];
+        if let Some((_, key)) = positive.into_iter().find(|(is_zero, _)| *is_zero) {
+            return Err(ConfigError::Invalid {
+                key: key.into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+impl JwtConfig {
+    /// The HS256 secret, if it is present and long enough.
+    pub fn validated_secret(&self) -> Result<&str, ConfigError> {
+        let secret = match (&self.secret, &self.jwks_url) {
+            (Some(secret), _) => secret,
+            (None, Some(_)) => return Err(ConfigError::JwksNotSupported),
+            (None, None) => return Err(ConfigError::MissingJwtSecret),
+        };
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::ShortJwtSecret { len: secret.len() });
+        }
+        Ok(secret)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.validated_secret()?;
+        if let Some(url) = &self.jwks_url {
+            check_http_url(url).map_err(|reason| ConfigError::Invalid {
+                key: "BFF_JWKS_URL (jwt.jwks_url)".into(),
+                reason,
+            })?;
+        }
+        for (value, key) in [
+            (&self.issuer, "BFF_JWT_ISSUER (jwt.issuer)"),
+            (&self.audience, "BFF_JWT_AUDIENCE (jwt.audience)"),
+        ] {
+            if value.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            jwks_url: None,
+            issuer: DEFAULT_JWT_ISSUER.into(),
+            audience: DEFAULT_JWT_AUDIENCE.into(),
+            leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+        }
+    }
+}
+
+impl fmt::Debug for JwtConfig {
+    /// Configs get logged at start-up; the secret must not be.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            rps: DEFAULT_RATE_LIMIT_RPS,
+            burst: DEFAULT_RATE_LIMIT_BURST,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn is_enabled(&self) -> bool {
+        self.rps > 0 && self.burst > 0
+    }
+}
+
+impl Profile {
+    /// GraphiQL and introspection are served.
+    pub fn is_dev(self) -> bool {
+        self == Profile::Dev
+    }
+}
+
+fn check_known(env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    let service_vars = Service::ALL.map(Service::url_env_var);
+    let is_known = |name: &str| ENV_VARS.contains(&name) || service_vars.contains(&name);
+    let unknown: Vec<&str> = env
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !is_known(name))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = ENV_VARS.iter().copied().chain(service_vars).collect();
+    known.sort_unstable();
+    Err(ConfigError::UnknownEnvVar {
+        names: unknown.join(", "),
+        known: known.join(", "),
+    })
+}
+
+/// Parses a non-secret value; the error quotes it so the operator sees the typo.
+fn parse_value<T: FromStr>(
+    var: &'static str,
+    value: &str,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid_env(var, value, expected))
+}
+
+fn invalid_env(var: &'static str, value: &str, expected: &str) -> ConfigError {
+    ConfigError::InvalidEnv {
+        var,
+        reason: format!("`{value}` is not {expected}"),
+    }
+}
+
+/// URLs may carry credentials (`https://user:pass@host`), so errors say what
+/// is wrong without quoting the value.
+fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim()).map_err(|error| ConfigError::InvalidEnv {
+        var,
+        reason: format!("not a valid URL ({error})"),
+    })?;
+    check_http_url(&url).map_err(|reason| ConfigError::InvalidEnv { var, reason })?;
+    Ok(url)
+}
+
+fn check_http_url(url: &Url) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "URL must use http or https, not `{}`",
+            url.scheme()
+        ));
+    }
+    if url.host().is_none() {
+        return Err("URL has no host".into());
+    }
+    Ok(())
+}
+
+/// 1-based line number of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}

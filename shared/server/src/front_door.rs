@@ -1,0 +1,249 @@
+//! The layers and routes every BFF puts in front of its own router.
+//!
+//! Outermost first, each request passes: request context (request id,
+//! trace) → tracing → whole-request timeout → body limit → authentication →
+//! the BFF's routes, plus `/healthz` and `/readyz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, RequestExt, Router};
+use downstream::{RequestContext, Service};
+use http::{StatusCode, header};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use url::{Host, Url};
+
+use crate::auth::{JwtVerifier, authenticate};
+use crate::config::Config;
+use crate::context::request_context;
+use crate::error::{BffError, ErrorBody, standard_error_body};
+
+/// Upper bound on one readiness TCP connect: a healthy service answers a
+/// handshake in milliseconds, and orchestrators poll often.
+pub const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Builds the front door once from the config; [`FrontDoor::wrap`] applies it.
+#[derive(Debug, Clone)]
+pub struct FrontDoor {
+    verifier: Arc<JwtVerifier>,
+    body_limit_bytes: usize,
+    request_timeout: Duration,
+    targets: Vec<ReadinessTarget>,
+    error_body: ErrorBody,
+}
+
+/// One downstream service `/readyz` connects to.
+#[derive(Debug, Clone)]
+struct ReadinessTarget {
+    service: Service,
+    url: Url,
+    timeout: Duration,
+}
+
+/// Wraps `router` in the standard front door; see [`FrontDoor`] to change
+/// the error body shape or the services `/readyz` checks.
+pub fn front_door(router: Router, config: &Config, verifier: Arc<JwtVerifier>) -> Router {
+    FrontDoor::new(config, verifier).wrap(router)
+}
+
+impl FrontDoor {
+    pub fn new(config: &Config, verifier: Arc<JwtVerifier>) -> Self {
+        let targets = Service::ALL
+            .into_iter()
+            .map(|service| ReadinessTarget {
+                service,
+                url: config.downstream.service(service).url.clone(),
+                timeout: config
+                    .downstream
+                    .timeout(service)
+                    .min(READINESS_CONNECT_TIMEOUT),
+            })
+            .collect();
+        Self {
+            verifier,
+            body_limit_bytes: config.body_limit_bytes,
+            request_timeout: config.request_timeout(),
+            targets,
+            error_body: standard_error_body,
+        }
+    }
+
+    /// Shape of the body of the errors the front door itself answers with
+    /// (413, 504); default [`standard_error_body`].
+    pub fn with_error_body(mut self, error_body: ErrorBody) -> Self {
+        self.error_body = error_body;
+        self
+    }
+
+    /// Only these services decide readiness (e.g. iot-bff needs only the
+    /// device service); default all five.
+    pub fn with_readiness_services(mut self, services: impl IntoIterator<Item = Service>) -> Self {
+        let wanted: Vec<Service> = services.into_iter().collect();
+        self.targets
+            .retain(|target| wanted.contains(&target.service));
+        self
+    }
+
+    /// Adds `/healthz` and `/readyz` to `router` and wraps all of it (also
+    /// its fallback) in the front-door layers. `router` must not define those
+    /// two paths itself.
+    pub fn wrap(self, router: Router) -> Router {
+        let targets = Arc::new(self.targets);
+        let timeout = Deadline {
+            duration: self.request_timeout,
+            error_body: self.error_body,
+        };
+        let limit = BodyLimit {
+            bytes: self.body_limit_bytes,
+            error_body: self.error_body,
+        };
+        let trace = TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                let request_id = request
+                    .extensions()
+                    .get::<RequestContext>()
+                    .map_or("", |context| context.request_id.as_str());
+                // The path only: query strings can carry personal data.
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                )
+            })
+            .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+            .on_response(
+                DefaultOnResponse::new()
+                    .level(Level::INFO)
+                    .latency_unit(LatencyUnit::Millis),
+            )
+            .on_failure(DefaultOnFailure::new().latency_unit(LatencyUnit::Millis));
+
+        let layers = ServiceBuilder::new()
+            .layer(middleware::from_fn(request_context))
+            .layer(trace)
+            .layer(middleware::from_fn_with_state(timeout, enforce_deadline))
+            .layer(middleware::from_fn_with_state(limit, limit_body))
+            .layer(middleware::from_fn_with_state(self.verifier, authenticate));
+
+        router
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(move || readyz(Arc::clone(&targets))))
+            .layer(layers)
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when every target accepts a TCP connection. Only service names go
+/// in the body: URLs would map the internal network for anyone who asks.
+async fn readyz(targets: Arc<Vec<ReadinessTarget>>) -> Response {
+    let checks = targets.iter().map(|target| async move {
+        let reachable = tokio::time::timeout(target.timeout, connect(&target.url))
+            .await
+            .is_ok_and(|connected| connected.is_ok());
+        (target.service, reachable)
+    });
+    let unreachable: Vec<&str> = futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .filter(|(_, reachable)| !reachable)
+        .map(|(service, _)| service.name())
+        .collect();
+    if unreachable.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        tracing::warn!(?unreachable, "not ready");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "unreachable": unreachable })),
+        )
+            .into_response()
+    }
+}
+
+async fn connect(url: &Url) -> std::io::Result<()> {
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| std::io::Error::other("URL without a port"))?;
+    // `host_str` keeps IPv6 brackets, which a resolver does not accept.
+    let _stream = match url.host() {
+        Some(Host::Domain(domain)) => tokio::net::TcpStream::connect((domain, port)).await?,
+        Some(Host::Ipv4(ip)) => tokio::net::TcpStream::connect((ip, port)).await?,
+        Some(Host::Ipv6(ip)) => tokio::net::TcpStream::connect((ip, port)).await?,
+        None => return Err(std::io::Error::other("URL without a host")),
+    };
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Deadline {
+    duration: Duration,
+    error_body: ErrorBody,
+}
+
+/// Answers 504 when the request takes longer than the deadline. Dropping the
+/// inner future cancels whatever it was waiting on, downstream calls included.
+async fn enforce_deadline(
+    State(deadline): State<Deadline>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(deadline.duration, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => BffError::RequestTimeout {
+            timeout_ms: u64::try_from(deadline.duration.as_millis()).unwrap_or(u64::MAX),
+        }
+        .into_response_with(deadline.error_body),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct BodyLimit {
+    bytes: usize,
+    error_body: ErrorBody,
+}
+
+/// Refuses bodies over the limit with 413: at once when `Content-Length`
+/// says so, otherwise when reading the body crosses the limit.
+async fn limit_body(State(limit): State<BodyLimit>, mut request: Request, next: Next) -> Response {
+    let too_large = || {
+        BffError::PayloadTooLarge {
+            limit_bytes: limit.bytes,
+        }
+        .into_response_with(limit.error_body)
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit.bytes as u64) {
+        return too_large();
+    }
+    // Sets the limit axum's extractors (Bytes, Json, ...) apply, replacing
+    // their 2 MiB default, and wraps the body so that any other reader of a
+    // chunked body hits it too.
+    DefaultBodyLimit::max(limit.bytes).apply(&mut request);
+    let response = next.run(request.with_limited_body()).await;
+    // An extractor that hit the limit answers 413 in plain text; give the
+    // client the same JSON error as for a declared length.
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return too_large();
+    }
+    response
+}

@@ -1,0 +1,123 @@
+//! GraphQL side of the error contract: every error a resolver returns with
+//! `?` leaves with an `extensions.code` and a client-safe message.
+//!
+//! async-graphql turns any `Display` error into a GraphQL error through a
+//! blanket `From`, keeping the original as the error's `source` but adding no
+//! code. That blanket impl also rules out our own
+//! `From<BffError> for async_graphql::Error`. So codes are added at the
+//! schema boundary instead, by the [`ErrorCodes`] extension:
+//!
+//! ```ignore
+//! Schema::build(Query, EmptyMutation, EmptySubscription).extension(ErrorCodes)
+//! ```
+//!
+//! | error source | message | `extensions.code` |
+//! |---|---|---|
+//! | already has a `code` (e.g. `BffError::extend()`) | unchanged | unchanged |
+//! | `BffError`, `DownstreamError`, `AuthError` | `BffError`'s client message | its `ErrorCode` |
+//! | `String` / `&str` (`Err("…".into())`) | unchanged: text written for the client | none |
+//! | any other type (`serde_json::Error`, `io::Error`, …) | "internal server error" | `INTERNAL_SERVER_ERROR` |
+//! | none (parse, validation, argument errors) | unchanged | none |
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
+use async_graphql::futures_util::stream::{BoxStream, StreamExt};
+use async_graphql::{Response, ServerError};
+use downstream::DownstreamError;
+
+use crate::auth::AuthError;
+use crate::error::BffError;
+
+/// Schema extension that gives every resolver error a code (see the module
+/// docs). Install it on every BFF schema.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+impl Extension for ErrorCodesExtension {
+    // `Extension` is declared with `#[async_trait]`; this is the signature it
+    // expands to, written out to avoid a dependency for one impl.
+    fn request<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        ctx: &'life1 ExtensionContext<'life2>,
+        next: NextRequest<'life3>,
+    ) -> Pin<Box<dyn Future<Output = Response> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let mut response = next.run(ctx).await;
+            apply_error_codes(&mut response);
+            response
+        })
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                apply_error_codes(&mut response);
+                response
+            })
+            .boxed()
+    }
+}
+
+/// What [`ErrorCodes`] does to each response; public for BFFs that build
+/// responses outside a schema.
+pub fn apply_error_codes(response: &mut Response) {
+    for error in &mut response.errors {
+        apply_error_code(error);
+    }
+}
+
+fn apply_error_code(error: &mut ServerError) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|extensions| extensions.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let bff_error = if let Some(bff_error) = error.source::<BffError>() {
+        bff_error.clone()
+    } else if let Some(downstream) = error.source::<DownstreamError>() {
+        BffError::from(downstream.clone())
+    } else if let Some(auth) = error.source::<AuthError>() {
+        BffError::from(auth.clone())
+    } else if error.source::<String>().is_some() || error.source::<&'static str>().is_some() {
+        return;
+    } else if error.source.is_some() {
+        // An error type nobody mapped: its text may describe internals.
+        BffError::internal(&error.message)
+    } else {
+        return;
+    };
+    bff_error.log();
+    error.message = bff_error.to_string();
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", bff_error.code().as_str());
+    if let BffError::RateLimited { retry_after_secs } = bff_error {
+        extensions.set("retryAfterSecs", retry_after_secs);
+    }
+}
