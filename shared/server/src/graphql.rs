@@ -121,3 +121,44 @@ fn apply_error_code(error: &mut ServerError) {
         extensions.set("retryAfterSecs", retry_after_secs);
     }
 }
+
+/// Whether the operation `request` would run is a mutation (or
+/// subscription): such requests must not run over GET, where a link or a
+/// prefetch could trigger them. A query that does not parse is not one; it
+/// fails later with the parser's error.
+pub fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let is_write = |ty: OperationType| ty != OperationType::Query;
+    match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(operation), _) => is_write(operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .get(name)
+            .is_some_and(|operation| is_write(operation.node.ty)),
+        // Several operations and no name: execution reports the ambiguity.
+        (DocumentOperations::Multiple(operations), None) => operations
+            .values()
+            .any(|operation| is_write(operation.node.ty)),
+    }
+}
+
+/// A GraphQL response that carries only `error`, with the error's HTTP
+/// status and headers: for requests refused before execution (e.g. an
+/// invalid bearer token → 401 with `WWW-Authenticate`).
+pub fn graphql_error_response(error: BffError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+
+    error.log();
+    let body = serde_json::json!({
+        "errors": [{
+            "message": error.to_string(),
+            "extensions": { "code": error.code().as_str() },
+        }]
+    });
+    let mut response = (error.http_status(), axum::Json(body)).into_response();
+    response.headers_mut().extend(error.response_headers());
+    response
+}

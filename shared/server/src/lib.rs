@@ -19,6 +19,7 @@ pub mod context;
 pub mod error;
 mod front_door;
 pub mod graphql;
+mod run;
 mod serve;
 
 pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
@@ -26,6 +27,7 @@ pub use config::{Config, ConfigError, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode};
 pub use front_door::{FrontDoor, READINESS_CONNECT_TIMEOUT, front_door};
+pub use run::{StartError, run};
 pub use serve::{
     SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_shutdown, shutdown_signal,
 };

@@ -1,0 +1,107 @@
+//! The web BFF over HTTP: `POST /graphql`, `GET /graphql` (queries only, or
+//! GraphiQL for browsers when enabled), mounted behind the shared front door.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::rejection::GraphQLRejection;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use std::sync::Arc;
+
+use bff_server::StartError;
+use bff_server::auth::{Authentication, JwtVerifier};
+use bff_server::config::Config;
+use bff_server::error::BffError;
+use bff_server::graphql::{graphql_error_response, is_mutation};
+use downstream::{Downstream, RequestContext};
+
+use crate::schema::{RequestScope, SchemaOptions, WebSchema, build_schema};
+
+#[derive(Clone)]
+struct AppState {
+    schema: WebSchema,
+    downstream: Downstream,
+    graphiql: bool,
+}
+
+/// The whole web BFF as a router, front door included.
+pub fn app(config: &Config) -> Result<Router, StartError> {
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+    let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
+    let dev = config.profile.is_dev();
+    let state = AppState {
+        schema: build_schema(SchemaOptions {
+            introspection: dev,
+            ..SchemaOptions::default()
+        }),
+        downstream: Downstream::new(&config.downstream, http),
+        graphiql: dev,
+    };
+    let routes = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .with_state(state);
+    Ok(bff_server::front_door(routes, config, verifier))
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    auth: Authentication,
+    request: GraphQLRequest,
+) -> Response {
+    execute(&state, ctx, auth, request.into_inner()).await
+}
+
+async fn graphql_get(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    auth: Authentication,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        // A browser opening the endpoint: no query, wants a page.
+        Err(_) if state.graphiql && accepts_html(&headers) => {
+            return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        }
+        Err(rejection) => return rejection.into_response(),
+    };
+    let request = request.into_inner();
+    // GET must be safe: a mutation over GET could be triggered by a link.
+    if is_mutation(&request) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            "mutations are only accepted over POST",
+        )
+            .into_response();
+    }
+    execute(&state, ctx, auth, request).await
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+async fn execute(
+    state: &AppState,
+    ctx: RequestContext,
+    auth: Authentication,
+    request: async_graphql::Request,
+) -> Response {
+    let viewer = match auth {
+        Authentication::Anonymous => None,
+        Authentication::Viewer(viewer) => Some(viewer),
+        Authentication::Invalid(error) => return graphql_error_response(BffError::from(error)),
+    };
+    let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
+    let response = state.schema.execute(request.data(scope)).await;
+    GraphQLResponse::from(response).into_response()
+}

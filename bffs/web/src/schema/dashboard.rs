@@ -1,0 +1,270 @@
+//! The viewer's dashboard: one parallel round for the parts the client asked
+//! for (profile, orders, recommendations, analytics), then ONE batched round
+//! for every product those parts show.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::context::SelectionField;
+use async_graphql::{Context, Object, Result, Value};
+use downstream::DownstreamError;
+use downstream::models;
+use futures::future::{OptionFuture, join4};
+
+use super::money::Money;
+use super::order::Order;
+use super::product::Product;
+use super::user::UserProfile;
+use super::{ProductMap, RequestScope, list_size};
+
+const DEFAULT_ORDERS: i32 = 10;
+const DEFAULT_RECOMMENDATIONS: i32 = 10;
+const MAX_LIST: i32 = 50;
+
+type Part<T> = Option<Result<T, DownstreamError>>;
+
+pub(crate) struct WebDashboard {
+    user: Part<Arc<models::User>>,
+    orders: Part<Vec<Arc<models::Order>>>,
+    recommendations: Part<Vec<models::Recommendation>>,
+    analytics: Part<models::UserAnalytics>,
+    /// Every product the orders and recommendations show; `None` when the
+    /// client selected no product field below them.
+    products: Option<ProductMap>,
+}
+
+/// What the client selected under `dashboard`, so nothing else is fetched.
+#[derive(Default)]
+struct Selection {
+    user: bool,
+    /// The largest `first` over all `orders` selections (aliases included).
+    orders: Option<u32>,
+    order_products: bool,
+    recommendations: Option<u32>,
+    recommendation_products: bool,
+    analytics: bool,
+}
+
+impl Selection {
+    fn of(field: SelectionField<'_>) -> Self {
+        let mut selection = Selection::default();
+        for part in field.selection_set() {
+            match part.name() {
+                "user" => selection.user = true,
+                "analytics" => selection.analytics = true,
+                "orders" => {
+                    let first = first_argument(&part, DEFAULT_ORDERS);
+                    selection.orders = selection.orders.max(Some(first));
+                    selection.order_products |= has_path(&part, &["items", "product"]);
+                }
+                "recommendations" => {
+                    let first = first_argument(&part, DEFAULT_RECOMMENDATIONS);
+                    selection.recommendations = selection.recommendations.max(Some(first));
+                    selection.recommendation_products |= has_path(&part, &["product"]);
+                }
+                _ => {}
+            }
+        }
+        selection
+    }
+}
+
+/// The field's `first` argument clamped to the list cap; the field's own
+/// resolver reports an out-of-range value as BAD_USER_INPUT.
+fn first_argument(field: &SelectionField<'_>, default: i32) -> u32 {
+    let first = field
+        .arguments()
+        .ok()
+        .and_then(|arguments| {
+            arguments.into_iter().find_map(|(name, value)| match value {
+                Value::Number(n) if name.as_str() == "first" => n.as_i64(),
+                _ => None,
+            })
+        })
+        .unwrap_or(i64::from(default));
+    first.clamp(0, i64::from(MAX_LIST)) as u32
+}
+
+fn has_path(field: &SelectionField<'_>, path: &[&str]) -> bool {
+    let Some((head, rest)) = path.split_first() else {
+        return true;
+    };
+    field
+        .selection_set()
+        .any(|child| child.name() == *head && has_path(&child, rest))
+}
+
+impl WebDashboard {
+    pub(crate) async fn load(ctx: &Context<'_>, user_id: &str) -> Self {
+        let scope = RequestScope::of(ctx);
+        let selection = Selection::of(ctx.field());
+        let downstream = &scope.downstream;
+        let rc = &scope.ctx;
+
+        let user = OptionFuture::from(selection.user.then(|| async {
+            let ids = [user_id.to_owned()];
+            let mut found = downstream.users.lookup(rc, &ids).await?;
+            found.remove(user_id).ok_or(DownstreamError::NotFound {
+                service: downstream::Service::User,
+            })
+        }));
+        let orders = OptionFuture::from(selection.orders.map(|first| async move {
+            let orders = downstream.orders.for_user(rc, user_id, first).await?;
+            Ok(orders.into_iter().map(Arc::new).collect::<Vec<_>>())
+        }));
+        let recommendations = OptionFuture::from(
+            selection
+                .recommendations
+                .map(|first| downstream.recommendations.for_user(rc, user_id, first)),
+        );
+        let analytics = OptionFuture::from(
+            selection
+                .analytics
+                .then(|| downstream.users.analytics(rc, user_id)),
+        );
+        let (user, orders, recommendations, analytics) =
+            join4(user, orders, recommendations, analytics).await;
+
+        let mut product_ids: Vec<String> = Vec::new();
+        if selection.order_products {
+            if let Some(Ok(orders)) = &orders {
+                let items = orders.iter().flat_map(|order| &order.items);
+                product_ids.extend(items.map(|item| item.product_id.clone()));
+            }
+        }
+        if selection.recommendation_products {
+            if let Some(Ok(recommendations)) = &recommendations {
+                product_ids.extend(recommendations.iter().map(|r| r.product_id.clone()));
+            }
+        }
+        let products = if product_ids.is_empty() {
+            (selection.order_products || selection.recommendation_products)
+                .then(|| Ok(Arc::new(HashMap::new())))
+        } else {
+            Some(scope.products.load_many(product_ids).await.map(Arc::new))
+        };
+
+        Self {
+            user,
+            orders,
+            recommendations,
+            analytics,
+            products,
+        }
+    }
+}
+
+/// A part that was fetched because it was selected; resolvers of unselected
+/// parts never run.
+fn fetched<T: Clone>(part: &Part<T>) -> Result<T> {
+    match part {
+        Some(result) => result.clone().map_err(Into::into),
+        None => Err(async_graphql::Error::new(
+            "dashboard part was not prefetched",
+        )),
+    }
+}
+
+#[Object]
+impl WebDashboard {
+    /// The viewer's profile. Null, with an error, when the user service fails.
+    async fn user(&self) -> Result<Option<UserProfile>> {
+        fetched(&self.user).map(|user| Some(UserProfile(user)))
+    }
+
+    /// The most recent orders, newest first. Null, with an error, when the
+    /// order service fails.
+    async fn orders(&self, #[graphql(default = 10)] first: i32) -> Result<Option<Vec<Order>>> {
+        let first = list_size(first, MAX_LIST)? as usize;
+        let orders = fetched(&self.orders)?;
+        Ok(Some(
+            orders
+                .into_iter()
+                .take(first)
+                .map(|order| Order::new(order, self.products.clone()))
+                .collect(),
+        ))
+    }
+
+    /// Products picked for the viewer. Null, with an error, when the
+    /// recommendation service (or, for their products, the product service) fails.
+    async fn recommendations(
+        &self,
+        #[graphql(default = 10)] first: i32,
+    ) -> Result<Option<Vec<Recommendation>>> {
+        let first = list_size(first, MAX_LIST)? as usize;
+        let recommendations = fetched(&self.recommendations)?;
+        let products = match &self.products {
+            Some(products) => Some(products.clone()?),
+            None => None,
+        };
+        Ok(Some(
+            recommendations
+                .into_iter()
+                .filter_map(|recommendation| {
+                    // A recommended product the catalogue no longer has is dropped.
+                    let product = match &products {
+                        Some(products) => Some(products.get(&recommendation.product_id)?.clone()),
+                        None => None,
+                    };
+                    Some(Recommendation {
+                        recommendation,
+                        product,
+                    })
+                })
+                .take(first)
+                .collect(),
+        ))
+    }
+
+    /// Spending and habits. Null, with an error, when the user service fails.
+    async fn analytics(&self) -> Result<Option<UserAnalytics>> {
+        fetched(&self.analytics).map(|analytics| Some(UserAnalytics(analytics)))
+    }
+}
+
+/// A product recommended to the viewer.
+pub(crate) struct Recommendation {
+    recommendation: models::Recommendation,
+    /// Fetched when the client selected `product`.
+    product: Option<Arc<models::Product>>,
+}
+
+#[Object]
+impl Recommendation {
+    async fn product(&self) -> Result<Product> {
+        self.product
+            .clone()
+            .map(Product)
+            .ok_or_else(|| async_graphql::Error::new("recommended product was not prefetched"))
+    }
+
+    /// Relevance, higher is better.
+    async fn score(&self) -> f64 {
+        self.recommendation.score
+    }
+
+    /// Why it was recommended, when the service says.
+    async fn reason(&self) -> Option<&str> {
+        self.recommendation.reason.as_deref()
+    }
+}
+
+/// The viewer's spending and habits.
+pub(crate) struct UserAnalytics(models::UserAnalytics);
+
+#[Object]
+impl UserAnalytics {
+    async fn total_spent(&self) -> Money {
+        Money::new(self.0.total_spent_cents, &self.0.currency)
+    }
+
+    async fn orders_this_month(&self) -> i64 {
+        self.0.orders_this_month
+    }
+
+    /// Category ids, most bought first.
+    async fn favorite_categories(&self) -> &[String] {
+        &self.0.favorite_categories
+    }
+}

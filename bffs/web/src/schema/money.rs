@@ -1,0 +1,34 @@
+use async_graphql::Object;
+
+/// An amount of money in minor units of its currency.
+pub(crate) struct Money {
+    amount_cents: i64,
+    currency: String,
+}
+
+impl Money {
+    pub(crate) fn new(amount_cents: i64, currency: &str) -> Self {
+        Self {
+            amount_cents,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
+#[Object]
+impl Money {
+    /// Integer minor units (cents for USD).
+    async fn amount_cents(&self) -> i64 {
+        self.amount_cents
+    }
+
+    /// ISO 4217 code, e.g. "USD".
+    async fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// e.g. "$1,234.50"
+    async fn formatted(&self) -> String {
+        shaping::format_money(self.amount_cents, &self.currency)
+    }
+}

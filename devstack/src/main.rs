@@ -1,0 +1,123 @@
+//! `cargo run --release -p devstack`: the five reference services and the
+//! three BFFs in one process, with a dev token to try them.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use bff_server::{Config, Defaults, Profile, StartError, ViewerKind};
+use devstack::Services;
+use downstream::DownstreamConfig;
+use tokio::net::TcpListener;
+
+/// The JWT secret every BFF of the dev stack verifies tokens with. Public on
+/// purpose: it is for local development only.
+const DEV_JWT_SECRET: &str = "devstack-only-secret-do-not-use-in-production";
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+type App = fn(&Config) -> Result<Router, StartError>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    bff_server::init_tracing(bff_server::LogFormat::Text);
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("devstack: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let services = Services::spawn_on(loopback).await?;
+    let downstream = DownstreamConfig::with_urls(services.urls());
+
+    let bffs: [(&str, &str, App); 3] = [
+        ("web", web_bff::DEFAULT_LISTEN, web_bff::app),
+        ("mobile", mobile_bff::DEFAULT_LISTEN, mobile_bff::app),
+        ("iot", iot_bff::DEFAULT_LISTEN, iot_bff::app),
+    ];
+    let mut servers = Vec::new();
+    let mut config = None;
+    for (name, listen, app) in bffs {
+        let bff = dev_config(listen.parse()?, downstream.clone());
+        let listener = TcpListener::bind(bff.listen)
+            .await
+            .map_err(|error| format!("{name}-bff cannot listen on {}: {error}", bff.listen))?;
+        let router = app(&bff)?;
+        servers.push(tokio::spawn(bff_server::serve_with_shutdown(
+            listener,
+            router,
+            bff_server::shutdown_signal(),
+        )));
+        config = Some(bff);
+    }
+
+    if let Some(config) = config {
+        print_banner(&services, &config);
+    }
+    for server in servers {
+        server.await??;
+    }
+    Ok(())
+}
+
+fn dev_config(listen: SocketAddr, downstream: DownstreamConfig) -> Config {
+    let mut config = Config::new(Defaults { listen });
+    config.profile = Profile::Dev;
+    config.downstream = downstream;
+    config.jwt.secret = Some(DEV_JWT_SECRET.to_owned());
+    config
+}
+
+fn print_banner(services: &Services, config: &Config) {
+    let token = |sub: &str, kind| {
+        bff_server::issue_dev_token(
+            DEV_JWT_SECRET,
+            &config.jwt.issuer,
+            &config.jwt.audience,
+            sub,
+            DEV_TOKEN_TTL,
+            kind,
+        )
+    };
+    println!();
+    println!("devstack is up.");
+    println!();
+    println!("  BFFs");
+    println!(
+        "    web     http://{}/graphql  (GraphiQL in a browser)",
+        web_bff::DEFAULT_LISTEN
+    );
+    println!("    mobile  http://{}", mobile_bff::DEFAULT_LISTEN);
+    println!("    iot     http://{}", iot_bff::DEFAULT_LISTEN);
+    println!();
+    println!("  Reference services (control routes under /__control/)");
+    for handle in services.all() {
+        println!("    {:<15} {}", handle.service.name(), handle.url());
+    }
+    println!();
+    println!("  Dev token for u1 (Ada Lovelace), valid 24 h:");
+    println!("    export TOKEN={}", token("u1", ViewerKind::User));
+    println!("  Device token for d1:");
+    println!(
+        "    export DEVICE_TOKEN={}",
+        token("d1", ViewerKind::Device)
+    );
+    println!();
+    println!("  Try:");
+    println!(
+        "    curl -s http://{}/graphql -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\",
+        web_bff::DEFAULT_LISTEN
+    );
+    println!("      -d '{{\"query\":\"{{ me {{ name membershipLevel }} }}\"}}'");
+    println!();
+    println!(
+        "  JWT secret (dev only): {DEV_JWT_SECRET}   issuer: {}   audience: {}",
+        config.jwt.issuer, config.jwt.audience
+    );
+    println!("  Ctrl-C stops everything.");
+}
