@@ -22,7 +22,7 @@ pub(crate) struct PlaceOrderInput {
 /// Longest idempotency key accepted (a UUID is 36).
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Adds a product to the viewer's wishlist; returns it with `inWishlist` true.
     async fn add_to_wishlist(&self, ctx: &Context<'_>, product_id: ID) -> Result<Product> {

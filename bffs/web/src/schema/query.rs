@@ -13,7 +13,7 @@ const MAX_PAGE: i32 = 50;
 
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in viewer (from the bearer token). UNAUTHENTICATED without one.
     async fn me(&self, ctx: &Context<'_>) -> Result<UserProfile> {
