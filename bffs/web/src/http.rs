@@ -63,14 +63,13 @@ async fn graphql_get(
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     let request = match request {
-        Ok(request) => request,
-        // A browser opening the endpoint: no query, wants a page.
-        Err(_) if state.graphiql && accepts_html(&headers) => {
-            return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
-        }
+        Ok(request) => request.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    let request = request.into_inner();
+    // A browser opening the endpoint: no query, wants a page.
+    if request.query.is_empty() && state.graphiql && accepts_html(&headers) {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
     // GET must be safe: a mutation over GET could be triggered by a link.
     if is_mutation(&request) {
         return (
