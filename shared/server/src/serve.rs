@@ -133,3 +133,17 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Here rather than in the integration tests: a global subscriber there
+    // would print every later test's request logs.
+    #[test]
+    fn init_tracing_can_be_called_twice() {
+        init_tracing(LogFormat::Json);
+        init_tracing(LogFormat::Text);
+        tracing::info!("still logging");
+    }
+}

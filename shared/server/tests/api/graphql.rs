@@ -1,0 +1,104 @@
+//! The `ErrorCodes` schema extension: `?` in resolvers yields coded errors.
+
+use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+use bff_server::BffError;
+use bff_server::graphql::ErrorCodes;
+use downstream::{DownstreamError, Service};
+use serde_json::Value;
+
+struct Query;
+
+#[Object]
+impl Query {
+    async fn fine(&self) -> &str {
+        "ok"
+    }
+
+    async fn missing(&self) -> Result<String, BffError> {
+        Err(BffError::NotFound("order".into()))
+    }
+
+    async fn broken_product(&self) -> async_graphql::Result<Option<String>> {
+        let lookup: Result<String, DownstreamError> = Err(DownstreamError::BadResponse {
+            service: Service::Product,
+        });
+        Ok(Some(lookup?))
+    }
+
+    async fn leaky(&self) -> async_graphql::Result<i32> {
+        let parsed: Result<i32, _> = serde_json::from_str::<i32>("{internal detail");
+        Ok(parsed?)
+    }
+
+    async fn deliberate(&self) -> async_graphql::Result<i32> {
+        Err("limit must be at most 100".into())
+    }
+
+    async fn extended(&self) -> async_graphql::Result<i32> {
+        Err(BffError::Forbidden("admins only".into()).extend())
+    }
+
+    async fn rate_limited(&self) -> Result<i32, BffError> {
+        Err(BffError::RateLimited {
+            retry_after_secs: 2,
+        })
+    }
+}
+
+async fn run(query: &str) -> Value {
+    let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+        .extension(ErrorCodes)
+        .finish();
+    serde_json::to_value(schema.execute(query).await).unwrap()
+}
+
+fn error_at(response: &Value, field: &str) -> Value {
+    response["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|error| error["path"][0] == field)
+        .cloned()
+        .unwrap_or_else(|| panic!("no error at {field}: {response}"))
+}
+
+#[tokio::test]
+async fn one_failing_field_leaves_the_rest() {
+    let response = run("{ fine brokenProduct }").await;
+    assert_eq!(response["data"]["fine"], "ok");
+    // async-graphql 7.2 leaves an errored nullable field out of `data`
+    // rather than writing `null`; either way the client reads null.
+    assert!(response["data"]["brokenProduct"].is_null(), "{response}");
+    let error = error_at(&response, "brokenProduct");
+    assert_eq!(error["message"], "product service unavailable");
+    assert_eq!(error["extensions"]["code"], "DOWNSTREAM_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn bff_errors_get_their_code() {
+    let response = run("{ fine missing rateLimited }").await;
+    let error = error_at(&response, "missing");
+    assert_eq!(error["message"], "order not found");
+    assert_eq!(error["extensions"]["code"], "NOT_FOUND");
+    let error = error_at(&response, "rateLimited");
+    assert_eq!(error["extensions"]["code"], "RATE_LIMITED");
+    assert_eq!(error["extensions"]["retryAfterSecs"], 2);
+}
+
+#[tokio::test]
+async fn unmapped_errors_are_hidden() {
+    let response = run("{ leaky }").await;
+    let error = error_at(&response, "leaky");
+    assert_eq!(error["message"], "internal server error");
+    assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+}
+
+#[tokio::test]
+async fn deliberate_messages_and_explicit_codes_are_kept() {
+    let response = run("{ deliberate extended }").await;
+    let error = error_at(&response, "deliberate");
+    assert_eq!(error["message"], "limit must be at most 100");
+    let error = error_at(&response, "extended");
+    assert_eq!(error["message"], "forbidden: admins only");
+    assert_eq!(error["extensions"]["code"], "FORBIDDEN");
+}

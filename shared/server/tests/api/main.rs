@@ -1,0 +1,12 @@
+//! Integration tests of bff-server over real HTTP: one binary, servers on
+//! ephemeral ports, no process environment touched.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod config;
+mod context;
+mod errors;
+mod front_door;
+mod graphql;
+mod helpers;
+mod serve;
