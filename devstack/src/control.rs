@@ -1,6 +1,6 @@
 //! Per-service request counters, a bounded request log and fault injection.
 //!
-//! Every service router is wrapped in [`track`], which (for every request
+//! Every service router is wrapped in a middleware, which (for every request
 //! except the `/__control` routes) counts it under its route key, logs it, and
 //! then applies the matching [`Fault`], if any. Counting happens before the
 //! fault, so faulted requests are counted too.
@@ -537,6 +537,29 @@ mod tests {
             Some(500)
         );
         assert_eq!(control.total(), 2);
+    }
+
+    #[test]
+    fn log_keeps_the_newest_entries() {
+        let control = Control::new();
+        for n in 0..LOG_CAPACITY + 5 {
+            let path = format!("/r/{n}");
+            control.record(RecordedRequest {
+                method: "GET".into(),
+                route: format!("GET {path}"),
+                path,
+                query: None,
+                ids: vec![],
+                request_id: None,
+                traceparent: None,
+                user_id: None,
+                idempotency_key: None,
+            });
+        }
+        let log = control.requests();
+        assert_eq!(log.len(), LOG_CAPACITY);
+        assert_eq!(log[0].path, "/r/5");
+        assert_eq!(control.total(), (LOG_CAPACITY + 5) as u64);
     }
 
     #[test]

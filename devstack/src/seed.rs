@@ -49,7 +49,11 @@
 //!
 //! Every order's `total_cents` is what [`quote`] gives for its items (at their
 //! `unit_price_cents`, which equal the products' prices), the user's
-//! membership and standard shipping.
+//! membership and standard shipping; e.g. o14 (p2 + p6, gold) is 21751 and
+//! o17 (p3, platinum) 119993. Analytics: u1 has spent 174068 (o3 and o7 are
+//! cancelled) with favourite categories electronics, home, outdoors; u2 has
+//! spent 154790 (outdoors, electronics). Use `Seed::new()` in tests to derive
+//! other expectations rather than copying numbers.
 //!
 //! # Pricing ([`quote`])
 //! subtotal = Σ price × quantity; discount = 5 % (gold) or 10 % (platinum) of

@@ -432,6 +432,11 @@ async fn orders_history_and_analytics() {
         .map(|o| o.total_cents)
         .sum();
     assert_eq!(analytics["total_spent_cents"], spent);
+    assert_eq!(spent, 174_068, "the figure the seed docs quote");
+    assert_eq!(
+        stack.get_ok(Service::Order, "/orders/o14").await["total_cents"],
+        21_751
+    );
     let u2 = stack.get_ok(Service::User, "/users/u2/analytics").await;
     assert_eq!(
         u2["favorite_categories"],
