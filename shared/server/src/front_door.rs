@@ -116,7 +116,7 @@ impl FrontDoor {
                     "request",
                     method = %request.method(),
                     path = %request.uri().path(),
-                    request_id,
+                    request_id = %request_id,
                 )
             })
             .on_request(DefaultOnRequest::new().level(Level::DEBUG))
@@ -125,7 +125,14 @@ impl FrontDoor {
                     .level(Level::INFO)
                     .latency_unit(LatencyUnit::Millis),
             )
-            .on_failure(DefaultOnFailure::new().latency_unit(LatencyUnit::Millis));
+            .on_failure(
+                // The error behind a 5xx is already logged where it is
+                // created (`BffError::log`) at the level it deserves; this is
+                // a second, coarser line, and must not page anyone.
+                DefaultOnFailure::new()
+                    .level(Level::WARN)
+                    .latency_unit(LatencyUnit::Millis),
+            );
 
         let layers = ServiceBuilder::new()
             .layer(middleware::from_fn(request_context))

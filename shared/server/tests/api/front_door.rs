@@ -1,5 +1,6 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -282,4 +283,58 @@ async fn routes_of_the_bff_are_served_behind_the_front_door() {
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(response.text().await.unwrap(), "pong");
+}
+
+/// Collects log output in memory.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_request_is_logged_with_id_status_and_latency() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread test runtime runs the server's tasks on this thread,
+    // so a thread-local subscriber sees them without touching the global one.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = spawn_front_door(probe_routes(), &test_config()).await;
+    let response = server
+        .client
+        .get(server.url("/whoami?email=someone@example.com"))
+        .header("x-request-id", "logged-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|line| {
+            line.contains("request_id=logged-1") && line.contains("finished processing request")
+        })
+        .unwrap_or_else(|| panic!("no request log line in:\n{text}"));
+    for expected in ["method=GET", "path=/whoami", "status=200", "latency="] {
+        assert!(line.contains(expected), "{expected} missing from {line}");
+    }
+    assert!(
+        !text.contains("someone@example.com"),
+        "query strings stay out of logs"
+    );
 }
