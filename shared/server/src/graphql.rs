@@ -149,16 +149,7 @@ pub fn is_mutation(request: &async_graphql::Request) -> bool {
 /// status and headers: for requests refused before execution (e.g. an
 /// invalid bearer token → 401 with `WWW-Authenticate`).
 pub fn graphql_error_response(error: BffError) -> axum::response::Response {
-    use axum::response::IntoResponse;
-
-    error.log();
-    let body = serde_json::json!({
-        "errors": [{
-            "message": error.to_string(),
-            "extensions": { "code": error.code().as_str() },
-        }]
-    });
-    let mut response = (error.http_status(), axum::Json(body)).into_response();
-    response.headers_mut().extend(error.response_headers());
-    response
+    error.into_response_with(|code, message| {
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+    })
 }

@@ -2,9 +2,10 @@
 
 use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
 use bff_server::BffError;
-use bff_server::graphql::ErrorCodes;
+use bff_server::auth::AuthError;
+use bff_server::graphql::{ErrorCodes, graphql_error_response, is_mutation};
 use downstream::{DownstreamError, Service};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Query;
 
@@ -101,4 +102,35 @@ async fn deliberate_messages_and_explicit_codes_are_kept() {
     let error = error_at(&response, "extended");
     assert_eq!(error["message"], "forbidden: admins only");
     assert_eq!(error["extensions"]["code"], "FORBIDDEN");
+}
+
+#[test]
+fn mutations_are_told_apart_from_queries() {
+    let request = |query: &str| async_graphql::Request::new(query);
+    assert!(!is_mutation(&request("{ fine }")));
+    assert!(!is_mutation(&request("query Q { fine }")));
+    assert!(is_mutation(&request("mutation M { placeOrder }")));
+    assert!(!is_mutation(&request("not graphql {")));
+    let both = "query Q { fine } mutation M { placeOrder }";
+    assert!(!is_mutation(&request(both).operation_name("Q")));
+    assert!(is_mutation(&request(both).operation_name("M")));
+    assert!(is_mutation(&request(both)), "ambiguous counts as a write");
+}
+
+#[tokio::test]
+async fn errors_before_execution_are_graphql_shaped() {
+    let response = graphql_error_response(BffError::InvalidToken(AuthError::Expired));
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    let bytes = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        body,
+        json!({ "errors": [{ "message": "invalid token", "extensions": { "code": "UNAUTHENTICATED" } }] })
+    );
 }
