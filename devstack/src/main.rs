@@ -1,5 +1,7 @@
 //! `cargo run --release -p devstack`: the five reference services and the
 //! three BFFs in one process, with a dev token to try them.
+//! `devstack --services-only` starts just the reference services (the
+//! benchmark runs a BFF in its own process to measure it alone).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -34,6 +36,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let services = Services::spawn_on(loopback).await?;
     let downstream = DownstreamConfig::with_urls(services.urls());
+    if std::env::args().any(|arg| arg == "--services-only") {
+        for handle in services.all() {
+            println!("{:<15} {}", handle.service.name(), handle.url());
+        }
+        bff_server::shutdown_signal().await;
+        return Ok(());
+    }
 
     let bffs: [(&str, &str, App); 3] = [
         ("web", web_bff::DEFAULT_LISTEN, web_bff::app),

@@ -101,7 +101,7 @@ impl WebDashboard {
         let downstream = &scope.downstream;
         let rc = &scope.ctx;
 
-        let user = OptionFuture::from(selection.user.then(|| async {
+        let user = OptionFuture::from(selection.user.then_some(async {
             let ids = [user_id.to_owned()];
             let mut found = downstream.users.lookup(rc, &ids).await?;
             found.remove(user_id).ok_or(DownstreamError::NotFound {
@@ -126,16 +126,16 @@ impl WebDashboard {
             join4(user, orders, recommendations, analytics).await;
 
         let mut product_ids: Vec<String> = Vec::new();
-        if selection.order_products {
-            if let Some(Ok(orders)) = &orders {
-                let items = orders.iter().flat_map(|order| &order.items);
-                product_ids.extend(items.map(|item| item.product_id.clone()));
-            }
+        if selection.order_products
+            && let Some(Ok(orders)) = &orders
+        {
+            let items = orders.iter().flat_map(|order| &order.items);
+            product_ids.extend(items.map(|item| item.product_id.clone()));
         }
-        if selection.recommendation_products {
-            if let Some(Ok(recommendations)) = &recommendations {
-                product_ids.extend(recommendations.iter().map(|r| r.product_id.clone()));
-            }
+        if selection.recommendation_products
+            && let Some(Ok(recommendations)) = &recommendations
+        {
+            product_ids.extend(recommendations.iter().map(|r| r.product_id.clone()));
         }
         let products = if product_ids.is_empty() {
             (selection.order_products || selection.recommendation_products)

@@ -155,6 +155,8 @@ pub(crate) struct Specification {
     value: String,
 }
 
+// The names are the contract's.
+#[allow(clippy::enum_variant_names)]
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub(crate) enum Availability {
     InStock,

@@ -141,7 +141,7 @@ fn encode_cursor(index: u64) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<u32, BffError> {
     let invalid = || BffError::BadUserInput("invalid cursor".into());
-    if cursor.len() > 64 || cursor.len() % 2 != 0 {
+    if cursor.len() > 64 || !cursor.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes = (0..cursor.len())

@@ -1,0 +1,306 @@
+//! Load harness for the web BFF against devstack.
+//!
+//! ```sh
+//! cargo build --release -p devstack -p web-bff -p bench && target/release/bench
+//! ```
+//!
+//! Starts `devstack --services-only` and `web-bff` as their own processes
+//! (binaries next to this one), injects downstream latency through devstack's
+//! control routes, drives each scenario with a fixed number of concurrent
+//! clients for a fixed time, and prints throughput, latency percentiles, the
+//! BFF's CPU time per request (from /proc) and its peak RSS as a Markdown
+//! table. Stop any running devstack first: it uses ports 7101–7105.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bff_server::ViewerKind;
+use serde_json::{Value, json};
+
+const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
+const BFF_ADDR: &str = "127.0.0.1:4100";
+const SERVICE_PORTS: [u16; 5] = [7101, 7102, 7103, 7104, 7105];
+/// Linux reports process CPU time in clock ticks of 1/100 s.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+const DASHBOARD: &str = "{ dashboard { user { name avatarUrl membershipLevel loyaltyPoints } \
+    orders(first: 10) { id status date total { formatted } itemsCount trackingNumber items { quantity product { id name thumbnailUrl } } } \
+    recommendations(first: 10) { score reason product { id name price { formatted } } } \
+    analytics { totalSpent { formatted } ordersThisMonth favoriteCategories } } }";
+const PRODUCT: &str = "{ product(id: \"p1\") { id name description price { formatted } originalPrice { formatted } \
+    images specifications { name value } availability shippingOptions { label price { formatted } } \
+    reviews(first: 5) { rating title } relatedProducts(first: 4) { id name } inWishlist } }";
+
+struct Scenario {
+    name: &'static str,
+    query: &'static str,
+    latency_ms: u64,
+    concurrency: usize,
+}
+
+struct Outcome {
+    requests: usize,
+    failures: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    bff_cpu_secs: f64,
+}
+
+/// Kills the child processes however the harness ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let seconds: u64 = arg_value("--seconds").unwrap_or(10);
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .map(PathBuf::from)
+        .ok_or("cannot locate the binaries")?;
+    let mut processes = Processes(Vec::new());
+    processes.0.push(
+        Command::new(bin_dir.join("devstack"))
+            .arg("--services-only")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    for port in SERVICE_PORTS {
+        wait_until_up(
+            &client,
+            &format!("http://127.0.0.1:{port}/__control/counters"),
+        )
+        .await?;
+    }
+    let bff = Command::new(bin_dir.join("web-bff"))
+        .env("BFF_LISTEN", BFF_ADDR)
+        .env("BFF_JWT_SECRET", JWT_SECRET)
+        // Per-request info logs would dominate the measurement.
+        .env("RUST_LOG", "warn")
+        .spawn()?;
+    let bff_pid = bff.id();
+    processes.0.push(bff);
+    wait_until_up(&client, &format!("http://{BFF_ADDR}/healthz")).await?;
+
+    let token = bff_server::issue_dev_token(
+        JWT_SECRET,
+        bff_server::config::DEFAULT_JWT_ISSUER,
+        bff_server::config::DEFAULT_JWT_AUDIENCE,
+        "u1",
+        Duration::from_secs(3600),
+        ViewerKind::User,
+    );
+    let scenarios = [
+        Scenario {
+            name: "dashboard",
+            query: DASHBOARD,
+            latency_ms: 20,
+            concurrency: 64,
+        },
+        Scenario {
+            name: "dashboard",
+            query: DASHBOARD,
+            latency_ms: 0,
+            concurrency: 64,
+        },
+        Scenario {
+            name: "product",
+            query: PRODUCT,
+            latency_ms: 20,
+            concurrency: 64,
+        },
+        Scenario {
+            name: "product",
+            query: PRODUCT,
+            latency_ms: 0,
+            concurrency: 64,
+        },
+    ];
+
+    println!(
+        "| scenario | downstream latency | clients | requests | failed | req/s | p50 ms | p99 ms | max ms | BFF CPU ms/req |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for scenario in &scenarios {
+        set_latency(&client, scenario.latency_ms).await?;
+        // Warm the pools and caches, then measure.
+        run(&client, &token, scenario, Duration::from_secs(1), bff_pid).await?;
+        let outcome = run(
+            &client,
+            &token,
+            scenario,
+            Duration::from_secs(seconds),
+            bff_pid,
+        )
+        .await?;
+        print_row(scenario, &outcome);
+    }
+    println!();
+    println!(
+        "BFF peak RSS: {:.1} MB",
+        peak_rss_kb(bff_pid)? as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn arg_value<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    let index = args.iter().position(|arg| arg == name)?;
+    args.get(index + 1)?.parse().ok()
+}
+
+async fn wait_until_up(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    for _ in 0..100 {
+        if client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{url} did not come up"))
+}
+
+async fn set_latency(client: &reqwest::Client, latency_ms: u64) -> Result<(), reqwest::Error> {
+    for port in SERVICE_PORTS {
+        let faults = format!("http://127.0.0.1:{port}/__control/faults");
+        client.delete(&faults).send().await?.error_for_status()?;
+        if latency_ms > 0 {
+            client
+                .put(&faults)
+                .json(&json!({ "prefix": "/", "latency_ms": latency_ms }))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    Ok(())
+}
+
+async fn run(
+    client: &reqwest::Client,
+    token: &str,
+    scenario: &Scenario,
+    duration: Duration,
+    bff_pid: u32,
+) -> Result<Outcome, Box<dyn std::error::Error>> {
+    let body = Arc::new(serde_json::to_vec(&json!({ "query": scenario.query }))?);
+    let url = Arc::new(format!("http://{BFF_ADDR}/graphql"));
+    let authorization = Arc::new(format!("Bearer {token}"));
+    let cpu_before = cpu_secs(bff_pid)?;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers = (0..scenario.concurrency).map(|_| {
+        let (client, body, url, authorization) = (
+            client.clone(),
+            body.clone(),
+            url.clone(),
+            authorization.clone(),
+        );
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let response = client
+                    .post(url.as_str())
+                    .header("authorization", authorization.as_str())
+                    .header("content-type", "application/json")
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                let ok = match response {
+                    Ok(response) if response.status().is_success() => response
+                        .json::<Value>()
+                        .await
+                        .is_ok_and(|v| v.get("errors").is_none()),
+                    _ => false,
+                };
+                latencies.push(sent.elapsed().as_micros() as u64);
+                if !ok {
+                    failures += 1;
+                }
+            }
+            (latencies, failures)
+        })
+    });
+    let mut latencies_us = Vec::new();
+    let mut failures = 0;
+    for worker in futures::future::join_all(workers).await {
+        let (latencies, failed) = worker?;
+        latencies_us.extend(latencies);
+        failures += failed;
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    Ok(Outcome {
+        requests: latencies_us.len(),
+        failures,
+        elapsed,
+        latencies_us,
+        bff_cpu_secs: cpu_secs(bff_pid)? - cpu_before,
+    })
+}
+
+fn print_row(scenario: &Scenario, outcome: &Outcome) {
+    let percentile = |p: f64| {
+        let n = outcome.latencies_us.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let index = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+        outcome.latencies_us[index] as f64 / 1000.0
+    };
+    let max = outcome.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
+    println!(
+        "| {} | {} ms | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.3} |",
+        scenario.name,
+        scenario.latency_ms,
+        scenario.concurrency,
+        outcome.requests,
+        outcome.failures,
+        outcome.requests as f64 / outcome.elapsed.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.99),
+        max,
+        outcome.bff_cpu_secs * 1000.0 / outcome.requests.max(1) as f64,
+    );
+}
+
+/// utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat).
+fn cpu_secs(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may contain spaces; count from after it.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("bad stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / CLOCK_TICKS_PER_SEC)
+}
+
+fn peak_rss_kb(pid: u32) -> Result<u64, Box<dyn std::error::Error>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .ok_or("no VmHWM")?;
+    Ok(line.split_whitespace().nth(1).ok_or("bad VmHWM")?.parse()?)
+}
