@@ -2,4 +2,6 @@
 //! the BFF on an ephemeral port, real HTTP in between.
 #![allow(clippy::unwrap_used)]
 
+mod fields;
+mod helpers;
 mod schema;

@@ -1,0 +1,232 @@
+//! The harness: devstack's five services and the web BFF, each on an
+//! ephemeral port, and a client that speaks GraphQL to the BFF over HTTP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
+use devstack::{RecordedRequest, Services};
+use downstream::DownstreamConfig;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// 45 bytes: over the 32-byte minimum HS256 secret.
+pub(crate) const SECRET: &str = "web-bff-e2e-test-secret-0123456789-abcdefghij";
+
+/// The web BFF in front of its own devstack. Dropping it stops both.
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) services: Services,
+    pub(crate) client: reqwest::Client,
+    pub(crate) config: Config,
+    server: JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The BFF with the default test configuration.
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The BFF with `tweak` applied to the configuration before it is built
+/// (short downstream timeouts, cache TTL 0, ...).
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let services = Services::spawn_ephemeral().await.unwrap();
+    let mut config = Config::new(Defaults {
+        listen: "127.0.0.1:0".parse().unwrap(),
+    });
+    config.profile = Profile::Dev;
+    config.downstream = DownstreamConfig::with_urls(services.urls());
+    config.jwt.secret = Some(SECRET.to_owned());
+    tweak(&mut config);
+    config.validate().unwrap();
+
+    let router = web_bff::app(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        bff_server::serve_with_shutdown(listener, router, std::future::pending())
+            .await
+            .unwrap();
+    });
+    TestApp {
+        addr,
+        services,
+        client: reqwest::Client::new(),
+        config,
+        server,
+    }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A valid bearer token for `user_id`, signed with the BFF's secret.
+    pub(crate) fn token(&self, user_id: &str) -> String {
+        let jwt = &self.config.jwt;
+        issue_dev_token(
+            jwt.secret.as_deref().unwrap(),
+            &jwt.issuer,
+            &jwt.audience,
+            user_id,
+            Duration::from_secs(600),
+            ViewerKind::User,
+        )
+    }
+
+    /// `POST /graphql` with `{query, variables}` and, if given, a bearer token.
+    pub(crate) async fn post_graphql(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        self.graphql_request(query, variables, token).send().await.unwrap()
+    }
+
+    /// The request `post_graphql` sends, for tests that add headers.
+    pub(crate) fn graphql_request(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// A signed-out query; the response must be HTTP 200.
+    pub(crate) async fn query(&self, query: &str, variables: Value) -> Value {
+        json_200(self.post_graphql(query, variables, None).await).await
+    }
+
+    /// A query as `user_id` (bearer token from `issue_dev_token`); the
+    /// response must be HTTP 200.
+    pub(crate) async fn query_as(&self, user_id: &str, query: &str, variables: Value) -> Value {
+        let token = self.token(user_id);
+        json_200(self.post_graphql(query, variables, Some(&token)).await).await
+    }
+
+    /// Calls every service received since the last reset.
+    pub(crate) fn downstream_total(&self) -> u64 {
+        self.services.all().iter().map(|s| s.control.total()).sum()
+    }
+
+    /// Every request every service recorded since the last reset.
+    pub(crate) fn downstream_requests(&self) -> Vec<RecordedRequest> {
+        self.services
+            .all()
+            .iter()
+            .flat_map(|s| s.control.requests())
+            .collect()
+    }
+
+    /// `GET /products` calls (id batches and category pages).
+    pub(crate) fn product_batches(&self) -> Vec<RecordedRequest> {
+        self.services
+            .product
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.route == "GET /products")
+            .collect()
+    }
+}
+
+/// The JSON body of a response that must be 200.
+pub(crate) async fn json_200(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "body: {body:#}");
+    body
+}
+
+/// The response's `data`, asserting it carries no errors.
+pub(crate) fn data(response: &Value) -> &Value {
+    assert!(
+        response.get("errors").is_none(),
+        "unexpected errors: {:#}",
+        response["errors"]
+    );
+    &response["data"]
+}
+
+/// The response's errors (empty when there are none).
+pub(crate) fn errors(response: &Value) -> Vec<&Value> {
+    response["errors"]
+        .as_array()
+        .map(|errors| errors.iter().collect())
+        .unwrap_or_default()
+}
+
+/// The `extensions.code` of each error, in order.
+pub(crate) fn error_codes(response: &Value) -> Vec<&str> {
+    errors(response)
+        .iter()
+        .map(|error| error["extensions"]["code"].as_str().unwrap_or("<none>"))
+        .collect()
+}
+
+/// The one error of `response`, asserting there is exactly one.
+pub(crate) fn only_error(response: &Value) -> &Value {
+    let errors = errors(response);
+    assert_eq!(errors.len(), 1, "expected one error in {response:#}");
+    errors[0]
+}
+
+/// The error whose path is `path`; panics when there is none.
+pub(crate) fn error_at<'a>(response: &'a Value, path: &[Value]) -> &'a Value {
+    let path = Value::Array(path.to_vec());
+    errors(response)
+        .into_iter()
+        .find(|error| error["path"] == path)
+        .unwrap_or_else(|| panic!("no error at {path} in {response:#}"))
+}
+
+/// Errors are for clients: no internal addresses in messages or extensions.
+pub(crate) fn assert_no_internals(response: &Value) {
+    let errors = response["errors"].to_string();
+    for internal in ["127.0.0.1", "http://", "localhost"] {
+        assert!(
+            !errors.contains(internal),
+            "errors leak {internal}: {errors}"
+        );
+    }
+}
+
+/// `123450` → `"$1,234.50"`, written independently of the BFF's formatter.
+pub(crate) fn usd(cents: i64) -> String {
+    assert!(cents >= 0);
+    let dollars = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in dollars.chars().enumerate() {
+        if i > 0 && (dollars.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("${grouped}.{:02}", cents % 100)
+}
+
+/// `{amountCents, currency, formatted}` of a USD amount.
+pub(crate) fn money(cents: i64) -> Value {
+    json!({ "amountCents": cents, "currency": "USD", "formatted": usd(cents) })
+}
+
+/// The seed the services started from (the same on every run).
+pub(crate) fn seed() -> devstack::seed::Seed {
+    devstack::seed::Seed::new()
+}
