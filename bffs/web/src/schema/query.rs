@@ -53,8 +53,9 @@ impl QueryRoot {
         if first == 0 {
             return Err(BffError::BadUserInput("first must be at least 1".into()).into());
         }
+        // u64: the position after the largest u32 cursor must not overflow.
         let start = match after {
-            Some(cursor) => decode_cursor(&cursor)? + 1,
+            Some(cursor) => u64::from(decode_cursor(&cursor)?) + 1,
             None => 0,
         };
         let scope = RequestScope::of(ctx);
@@ -62,8 +63,13 @@ impl QueryRoot {
 
         // The product service pages by (page, limit). With limit = first, the
         // window [start, start + first) spans at most two of its pages.
-        let page = start / first + 1;
-        let skip = (start % first) as usize;
+        let page_index = start / u64::from(first);
+        // The service numbers pages with u32; the tail (`page + 1`) must fit too.
+        let (Ok(page), Ok(_)) = (u32::try_from(page_index + 1), u32::try_from(page_index + 2))
+        else {
+            return Err(BffError::BadUserInput("invalid cursor".into()).into());
+        };
+        let skip = (start % u64::from(first)) as usize;
         let (head, tail) = tokio::join!(
             products.by_category(&scope.ctx, &category_id, page, first),
             OptionFuture::from((skip > 0).then(|| products.by_category(
@@ -82,13 +88,13 @@ impl QueryRoot {
             .into_iter()
             .skip(skip)
             .take(first as usize)
-            .zip(u64::from(start)..)
+            .zip(start..)
             .map(|(product, index)| ProductEdge {
                 cursor: encode_cursor(index),
                 node: Product(product.into()),
             })
             .collect();
-        let shown = u64::from(start) + edges.len() as u64;
+        let shown = start + edges.len() as u64;
         Ok(ProductConnection {
             page_info: PageInfo {
                 has_next_page: shown < head.total.max(0) as u64,

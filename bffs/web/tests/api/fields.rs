@@ -140,7 +140,9 @@ async fn dashboard_shows_profile_orders_recommendations_and_analytics() {
     let ids: Vec<&str> = orders.iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
-        ["o14", "o13", "o12", "o11", "o10", "o9", "o8", "o7", "o6", "o5"]
+        [
+            "o14", "o13", "o12", "o11", "o10", "o9", "o8", "o7", "o6", "o5"
+        ]
     );
     for (order, seed_order) in orders.iter().zip(&expected) {
         let id = &seed_order.id;
@@ -295,7 +297,10 @@ async fn product_details_match_the_seed() {
     // Spelled out: what the product page shows for p1.
     assert_eq!(product["name"], "Wireless Noise-Cancelling Headphones");
     assert!(product["description"].as_str().unwrap().chars().count() > 200);
-    assert_eq!(product["price"], json!({ "amountCents": 24999, "currency": "USD", "formatted": "$249.99" }));
+    assert_eq!(
+        product["price"],
+        json!({ "amountCents": 24999, "currency": "USD", "formatted": "$249.99" })
+    );
     assert_eq!(product["originalPrice"]["formatted"], "$299.99");
     assert_eq!(product["discountPercentage"], 17);
     assert_eq!(product["reviewCount"], 27);
@@ -385,7 +390,12 @@ async fn every_seed_product_is_served_as_seeded() {
     let fields: String = seed
         .products
         .iter()
-        .map(|p| format!("{}: product(id: \"{}\") {{ {PRODUCT_FIELDS} }}\n", p.id, p.id))
+        .map(|p| {
+            format!(
+                "{}: product(id: \"{}\") {{ {PRODUCT_FIELDS} }}\n",
+                p.id, p.id
+            )
+        })
         .collect();
     let response = app.query(&format!("{{ {fields} }}"), json!({})).await;
     let data = data(&response);
@@ -406,7 +416,10 @@ async fn every_seed_product_is_served_as_seeded() {
             { "id": "next_day", "label": "Next-day delivery", "price": money(2499), "estimatedDays": 1 },
         ])
     );
-    assert_eq!(data["p10"]["shippingOptions"][2]["price"]["formatted"], "$24.99");
+    assert_eq!(
+        data["p10"]["shippingOptions"][2]["price"]["formatted"],
+        "$24.99"
+    );
     assert_eq!(usd(123_450), "$1,234.50");
 }
 
@@ -453,11 +466,16 @@ async fn signed_in_viewers_see_wishlist_and_personalised_recommendations() {
         .take(10)
         .map(|p| json!({ "id": p.id, "name": p.name }))
         .collect();
-    let recommended = found["p1"]["personalizedRecommendations"].as_array().unwrap();
+    let recommended = found["p1"]["personalizedRecommendations"]
+        .as_array()
+        .unwrap();
     assert_eq!(recommended.len(), 10);
     assert_eq!(found["p1"]["personalizedRecommendations"], json!(expected));
     for id in ["p1", "p2", "p5"] {
-        assert!(recommended.iter().all(|p| p["id"] != id), "{id} recommended");
+        assert!(
+            recommended.iter().all(|p| p["id"] != id),
+            "{id} recommended"
+        );
     }
 
     let response = app
@@ -469,6 +487,11 @@ async fn signed_in_viewers_see_wishlist_and_personalised_recommendations() {
         .await;
     assert_eq!(
         data(&response)["product"]["personalizedRecommendations"],
-        json!(expected[..3].iter().map(|p| json!({ "id": p["id"] })).collect::<Vec<_>>())
+        json!(
+            expected[..3]
+                .iter()
+                .map(|p| json!({ "id": p["id"] }))
+                .collect::<Vec<_>>()
+        )
     );
 }

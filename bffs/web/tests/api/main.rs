@@ -2,6 +2,10 @@
 //! the BFF on an ephemeral port, real HTTP in between.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
+mod bad_input;
+mod failures;
 mod fields;
 mod helpers;
+mod pagination;
 mod schema;
