@@ -114,7 +114,7 @@ fn u1_orders_newest_first() -> Vec<Order> {
         .into_iter()
         .filter(|o| o.user_id == "u1")
         .collect();
-    orders.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    orders.sort_by_key(|o| std::cmp::Reverse(o.created_at));
     orders
 }
 

@@ -4,8 +4,12 @@
 
 mod auth;
 mod bad_input;
+mod checkout;
 mod failures;
 mod fields;
 mod helpers;
+mod mutations;
 mod pagination;
+mod propagation;
 mod schema;
+mod speed;
