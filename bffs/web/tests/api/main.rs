@@ -8,6 +8,7 @@ mod checkout;
 mod failures;
 mod fields;
 mod helpers;
+mod http;
 mod mutations;
 mod pagination;
 mod propagation;

@@ -134,6 +134,25 @@ async fn the_dashboard_fetches_only_the_selected_parts() {
         3
     );
     assert_eq!(app.downstream_total(), 1);
+
+    // Parts left out by @skip / @include are not fetched either.
+    app.services.reset();
+    let response = app
+        .query_as(
+            "u1",
+            "query($no: Boolean!) { dashboard {
+                analytics { ordersThisMonth }
+                orders @include(if: $no) { items { product { id } } }
+                recommendations @skip(if: true) { score }
+            } }",
+            json!({ "no": false }),
+        )
+        .await;
+    assert_eq!(
+        data(&response)["dashboard"],
+        json!({ "analytics": { "ordersThisMonth": 3 } })
+    );
+    assert_eq!(app.downstream_total(), 1);
 }
 
 const FULL_DASHBOARD: &str = "{ dashboard {
@@ -250,6 +269,20 @@ async fn with_a_zero_ttl_nothing_is_cached() {
     app.query(query, json!({})).await;
     app.query(query, json!({})).await;
     assert_eq!(app.services.product.control.count("GET /products"), 2);
+}
+
+#[tokio::test]
+async fn cached_entities_expire_after_the_ttl() {
+    let app = spawn_app_with(|config| config.downstream.cache.ttl_ms = 200).await;
+    let query = "{ product(id: \"p3\") { name } me { name } }";
+    app.query_as("u1", query, json!({})).await;
+    app.query_as("u1", query, json!({})).await;
+    assert_eq!(app.services.product.control.count("GET /products"), 1);
+    assert_eq!(app.services.user.control.count("GET /users"), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.query_as("u1", query, json!({})).await;
+    assert_eq!(app.services.product.control.count("GET /products"), 2);
+    assert_eq!(app.services.user.control.count("GET /users"), 2);
 }
 
 #[tokio::test]
