@@ -18,6 +18,9 @@ use tokio::net::TcpListener;
 const DEV_JWT_SECRET: &str = "devstack-only-secret-do-not-use-in-production";
 const DEV_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+#[global_allocator]
+static ALLOCATOR: bff_server::Allocator = bff_server::Allocator;
+
 type App = fn(&Config) -> Result<Router, StartError>;
 
 #[tokio::main]

@@ -1,5 +1,8 @@
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: bff_server::Allocator = bff_server::Allocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     bff_server::run(iot_bff::DEFAULT_LISTEN, iot_bff::app).await
