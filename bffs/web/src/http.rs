@@ -12,10 +12,12 @@ use axum::{Extension, Router};
 use std::sync::Arc;
 
 use bff_server::StartError;
-use bff_server::auth::{Authentication, JwtVerifier};
+use bff_server::auth::{Authentication, JwtVerifier, ViewerKind};
 use bff_server::config::Config;
 use bff_server::error::BffError;
-use bff_server::graphql::{graphql_error_response, is_mutation};
+use bff_server::graphql::{
+    NullPropagation, apply_error_codes, graphql_error_response, is_mutation,
+};
 use downstream::{Downstream, RequestContext};
 
 use crate::schema::{RequestScope, SchemaOptions, WebSchema, build_schema};
@@ -23,6 +25,7 @@ use crate::schema::{RequestScope, SchemaOptions, WebSchema, build_schema};
 #[derive(Clone)]
 struct AppState {
     schema: WebSchema,
+    nulls: Arc<NullPropagation>,
     downstream: Downstream,
     graphiql: bool,
 }
@@ -32,11 +35,15 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
     let dev = config.profile.is_dev();
+    let schema = build_schema(SchemaOptions {
+        introspection: dev,
+        ..SchemaOptions::default()
+    });
+    let nulls = NullPropagation::from_sdl(&schema.sdl())
+        .map_err(|error| StartError::Schema(error.to_string()))?;
     let state = AppState {
-        schema: build_schema(SchemaOptions {
-            introspection: dev,
-            ..SchemaOptions::default()
-        }),
+        schema,
+        nulls: Arc::new(nulls),
         downstream: Downstream::new(&config.downstream, http),
         graphiql: dev,
     };
@@ -50,9 +57,21 @@ async fn graphql_post(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
-    request: GraphQLRequest,
+    request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
-    execute(&state, ctx, auth, request.into_inner()).await
+    match request {
+        Ok(request) => execute(&state, ctx, auth, request.into_inner()).await,
+        Err(rejection) => bad_request(rejection),
+    }
+}
+
+/// A body or query string that is not a GraphQL request: 400 in the same
+/// error shape as everything else, without the parser's internals.
+fn bad_request(rejection: GraphQLRejection) -> Response {
+    tracing::debug!(error = %rejection.0, "unreadable GraphQL request");
+    graphql_error_response(BffError::BadUserInput(
+        "the request is not a GraphQL request (expected JSON with a \"query\")".into(),
+    ))
 }
 
 async fn graphql_get(
@@ -64,7 +83,7 @@ async fn graphql_get(
 ) -> Response {
     let request = match request {
         Ok(request) => request.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return bad_request(rejection),
     };
     // A browser opening the endpoint: no query, wants a page.
     if request.query.is_empty() && state.graphiql && accepts_html(&headers) {
@@ -97,10 +116,24 @@ async fn execute(
 ) -> Response {
     let viewer = match auth {
         Authentication::Anonymous => None,
+        // The web API is for people; a device token is valid but not here.
+        Authentication::Viewer(viewer) if viewer.kind == ViewerKind::Device => {
+            return graphql_error_response(BffError::Forbidden(
+                "device tokens cannot use this API".into(),
+            ));
+        }
         Authentication::Viewer(viewer) => Some(viewer),
         Authentication::Invalid(error) => return graphql_error_response(BffError::from(error)),
     };
     let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
-    let response = state.schema.execute(request.data(scope)).await;
+    let query = request.query.clone();
+    let operation_name = request.operation_name.clone();
+    let mut response = state.schema.execute(request.data(scope)).await;
+    if !response.errors.is_empty() {
+        apply_error_codes(&mut response);
+        state
+            .nulls
+            .apply(&query, operation_name.as_deref(), &mut response);
+    }
     GraphQLResponse::from(response).into_response()
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::clients::{ProductClient, UserClient};
 use crate::models::{Product, User};
@@ -27,8 +27,16 @@ impl ProductLoader {
 
     /// A per-request `DataLoader` that also remembers what it loaded, so one
     /// request never asks for the same product twice.
-    pub fn data_loader(products: ProductClient, ctx: RequestContext) -> DataLoader<Self> {
-        DataLoader::new(Self::new(products, ctx), tokio::spawn).max_batch_size(MAX_BATCH_SIZE)
+    pub fn data_loader(
+        products: ProductClient,
+        ctx: RequestContext,
+    ) -> DataLoader<Self, HashMapCache> {
+        DataLoader::with_cache(
+            Self::new(products, ctx),
+            tokio::spawn,
+            HashMapCache::default(),
+        )
+        .max_batch_size(MAX_BATCH_SIZE)
     }
 }
 
@@ -53,8 +61,9 @@ impl UserLoader {
     }
 
     /// A per-request `DataLoader` (see [`ProductLoader::data_loader`]).
-    pub fn data_loader(users: UserClient, ctx: RequestContext) -> DataLoader<Self> {
-        DataLoader::new(Self::new(users, ctx), tokio::spawn).max_batch_size(MAX_BATCH_SIZE)
+    pub fn data_loader(users: UserClient, ctx: RequestContext) -> DataLoader<Self, HashMapCache> {
+        DataLoader::with_cache(Self::new(users, ctx), tokio::spawn, HashMapCache::default())
+            .max_batch_size(MAX_BATCH_SIZE)
     }
 }
 

@@ -139,6 +139,9 @@ fn downstream_message(error: &DownstreamError) -> String {
     let service = error.service();
     match error {
         DownstreamError::NotFound { .. } => format!("{service} not found"),
+        DownstreamError::Rejected { status: 403, .. } => {
+            format!("forbidden: the {service} service refused this for the viewer")
+        }
         DownstreamError::Rejected { .. } => format!("{service} service rejected the request"),
         // A contract-breaking body is the service's fault, not the client's:
         // to the client it is just unavailable.
@@ -164,6 +167,9 @@ impl BffError {
             BffError::NotFound(_) => ErrorCode::NotFound,
             BffError::Downstream(error) => match error {
                 DownstreamError::NotFound { .. } => ErrorCode::NotFound,
+                // The service refused this viewer (e.g. an account that may
+                // not check out): the client's own standing, not bad input.
+                DownstreamError::Rejected { status: 403, .. } => ErrorCode::Forbidden,
                 DownstreamError::Rejected { .. } => ErrorCode::BadUserInput,
                 DownstreamError::Unavailable { .. } | DownstreamError::BadResponse { .. } => {
                     ErrorCode::DownstreamUnavailable

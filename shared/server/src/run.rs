@@ -14,6 +14,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot build the downstream HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    #[error("the GraphQL schema is inconsistent: {0}")]
+    Schema(String),
     #[error(transparent)]
     Serve(#[from] ServeError),
 }

@@ -13,11 +13,10 @@ mod user;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, EmptySubscription, Schema};
 use bff_server::auth::Viewer;
 use bff_server::error::BffError;
-use bff_server::graphql::ErrorCodes;
 use downstream::loaders::ProductLoader;
 use downstream::{Downstream, DownstreamError, RequestContext, models};
 
@@ -52,7 +51,6 @@ impl Default for SchemaOptions {
 
 pub fn build_schema(options: SchemaOptions) -> WebSchema {
     let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .extension(ErrorCodes)
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity);
     if options.introspection {
@@ -73,7 +71,7 @@ pub struct RequestScope {
     pub(crate) ctx: RequestContext,
     pub(crate) viewer: Option<Viewer>,
     /// Batches every product lookup of this request into one call per round.
-    pub(crate) products: DataLoader<ProductLoader>,
+    pub(crate) products: DataLoader<ProductLoader, HashMapCache>,
 }
 
 impl RequestScope {

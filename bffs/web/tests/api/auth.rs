@@ -182,3 +182,24 @@ async fn wishlist_and_personalisation_are_null_signed_out() {
     let response = app.query_as("u3", query, json!({})).await;
     assert_eq!(data(&response)["product"]["inWishlist"], false);
 }
+
+#[tokio::test]
+async fn device_tokens_are_refused() {
+    let app = spawn_app().await;
+    let jwt = &app.config.jwt;
+    let device_token = issue_dev_token(
+        SECRET,
+        &jwt.issuer,
+        &jwt.audience,
+        "u1",
+        Duration::from_secs(600),
+        ViewerKind::Device,
+    );
+    let response = app
+        .post_graphql("{ me { id } }", json!({}), Some(&device_token))
+        .await;
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    assert_eq!(app.downstream_total(), 0);
+}

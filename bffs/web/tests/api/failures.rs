@@ -279,3 +279,55 @@ async fn without_failures_there_are_no_errors() {
         assert!(!dashboard[part].is_null(), "{part}");
     }
 }
+
+#[tokio::test]
+async fn a_failed_non_null_field_nulls_its_nearest_nullable_parent() {
+    let app = spawn_app().await;
+    // `me` is non-null: without a viewer it fails, so all of `data` is null
+    // even though `product` resolved.
+    let response = app
+        .query("{ me { id } product(id: \"p1\") { name } }", json!({}))
+        .await;
+    assert_eq!(response["data"], Value::Null, "{response:#}");
+    assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
+
+    // Recommendation.product is non-null: with the product service down the
+    // failure moves up to the nullable `recommendations` list.
+    app.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").status(503));
+    let response = app
+        .query_as(
+            "u1",
+            "{ dashboard { recommendations(first: 2) { score product { name } } user { name } } }",
+            json!({}),
+        )
+        .await;
+    let dashboard = &response["data"]["dashboard"];
+    assert_eq!(dashboard["recommendations"], Value::Null, "{response:#}");
+    assert_eq!(dashboard["user"]["name"], "Ada Lovelace");
+}
+
+#[tokio::test]
+async fn an_order_line_whose_only_field_failed_is_still_an_object() {
+    let app = spawn_app().await;
+    app.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").status(503));
+    let response = app
+        .query_as(
+            "u1",
+            "{ dashboard { orders(first: 1) { items { product { name } } } } }",
+            json!({}),
+        )
+        .await;
+    let items = response["data"]["dashboard"]["orders"][0]["items"]
+        .as_array()
+        .unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert_eq!(item, &json!({ "product": null }), "{response:#}");
+    }
+}

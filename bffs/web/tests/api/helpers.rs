@@ -199,18 +199,15 @@ pub(crate) fn error_at<'a>(response: &'a Value, path: &[Value]) -> &'a Value {
         .unwrap_or_else(|| panic!("no error at {path} in {response:#}"))
 }
 
-/// `object[key]` carries no value because its resolver failed.
-///
-/// The contract wants `null` there. async-graphql 7.1+ (this workspace locks
-/// 7.2.1) leaves a failed field's key out of `data` instead, so this accepts
-/// a missing key as well as `null` (reported; see the test report). Every
-/// other part of the failure contract (the error, its path and code, the
-/// rest of the data, HTTP 200) is asserted strictly.
+/// `object[key]` is `null` (present, not missing) because its resolver
+/// failed: the spec's and the contract's rule, which the BFF enforces on top
+/// of async-graphql (`bff_server::graphql::NullPropagation`).
 pub(crate) fn assert_failed(object: &Value, key: &str) {
     assert!(object.is_object(), "not an object: {object}");
-    assert!(
-        object.get(key).is_none_or(Value::is_null),
-        "{key} has a value: {object}"
+    assert_eq!(
+        object.get(key),
+        Some(&Value::Null),
+        "{key} is not null: {object}"
     );
 }
 

@@ -64,6 +64,16 @@ fn cases() -> Vec<(BffError, StatusCode, &'static str, &'static str)> {
             "product service rejected the request",
         ),
         (
+            DownstreamError::Rejected {
+                service: Service::Order,
+                status: 403,
+            }
+            .into(),
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "forbidden: the order service refused this for the viewer",
+        ),
+        (
             DownstreamError::Unavailable {
                 service: product,
                 status: Some(503),

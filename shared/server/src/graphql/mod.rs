@@ -19,6 +19,10 @@
 //! | any other type (`serde_json::Error`, `io::Error`, …) | "internal server error" | `INTERNAL_SERVER_ERROR` |
 //! | none (parse, validation, argument errors) | unchanged | none |
 
+mod nulls;
+
+pub use nulls::{NullPropagation, SdlError};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
