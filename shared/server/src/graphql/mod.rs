@@ -19,8 +19,10 @@
 //! | any other type (`serde_json::Error`, `io::Error`, …) | "internal server error" | `INTERNAL_SERVER_ERROR` |
 //! | none (parse, validation, argument errors) | unchanged | none |
 
+mod endpoint;
 mod nulls;
 
+pub use endpoint::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
 pub use nulls::{NullPropagation, SdlError};
 
 use std::future::Future;
