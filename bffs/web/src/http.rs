@@ -13,7 +13,9 @@ use axum::{Extension, Router};
 use bff_server::StartError;
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
-use bff_server::graphql::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
+use bff_server::graphql::{
+    GraphQlEndpoint, graphql_error_response, person_or_anonymous, unreadable_request,
+};
 use downstream::{Downstream, RequestContext};
 
 use crate::schema::{MutationRoot, QueryRoot, RequestScope, SchemaOptions, build_schema};
@@ -80,7 +82,7 @@ async fn execute(
 ) -> Response {
     let viewer = match person_or_anonymous(auth) {
         Ok(viewer) => viewer,
-        Err(refusal) => return refusal,
+        Err(refusal) => return graphql_error_response(refusal),
     };
     let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
     let response = state.graphql.execute(request.data(scope)).await;
