@@ -104,16 +104,15 @@ pub fn unreadable_request(rejection: GraphQLRejection) -> Response {
 }
 
 /// The viewer of an API for people: anonymous is fine (resolvers decide), a
-/// refused token is 401, a device token is 403.
-pub fn person_or_anonymous(auth: Authentication) -> Result<Option<Viewer>, Response> {
+/// refused token is UNAUTHENTICATED (401), a device token FORBIDDEN (403).
+/// Answer an `Err` with [`graphql_error_response`].
+pub fn person_or_anonymous(auth: Authentication) -> Result<Option<Viewer>, BffError> {
     match auth {
         Authentication::Anonymous => Ok(None),
-        Authentication::Viewer(viewer) if viewer.kind == ViewerKind::Device => {
-            Err(graphql_error_response(BffError::Forbidden(
-                "device tokens cannot use this API".into(),
-            )))
-        }
+        Authentication::Viewer(viewer) if viewer.kind == ViewerKind::Device => Err(
+            BffError::Forbidden("device tokens cannot use this API".into()),
+        ),
         Authentication::Viewer(viewer) => Ok(Some(viewer)),
-        Authentication::Invalid(error) => Err(graphql_error_response(BffError::from(error))),
+        Authentication::Invalid(error) => Err(BffError::from(error)),
     }
 }
