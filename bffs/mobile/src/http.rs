@@ -1,0 +1,165 @@
+//! The mobile BFF over HTTP: `POST /graphql` and `GET /graphql` (queries
+//! only), with persisted queries, `Cache-Control` and response compression,
+//! mounted behind the shared front door.
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, EmptySubscription};
+use async_graphql_axum::rejection::GraphQLRejection;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use bff_server::StartError;
+use bff_server::auth::{Authentication, JwtVerifier};
+use bff_server::config::{Config, ConfigError};
+use bff_server::error::BffError;
+use bff_server::graphql::{
+    GraphQlEndpoint, graphql_error_response, person_or_anonymous, unreadable_request,
+};
+use downstream::{Downstream, RequestContext};
+use serde_json::json;
+use tower_http::compression::CompressionLayer;
+
+use crate::persisted::{PersistedQueries, Safelist};
+use crate::schema::{QueryRoot, RequestScope, SchemaOptions, build_schema};
+
+/// For answers a shared cache (CDN) may keep: anonymous GETs by hash. A
+/// minute: prices and stock change, and the BFF's own entity cache already
+/// absorbs the load behind a miss.
+const PUBLIC: &str = "public, max-age=60";
+/// Everything else: viewer data, errors, POSTs.
+const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
+
+#[derive(Clone)]
+struct AppState {
+    graphql: GraphQlEndpoint<QueryRoot, EmptyMutation, EmptySubscription>,
+    downstream: Downstream,
+    persisted: PersistedQueries,
+}
+
+/// The whole mobile BFF as a router, front door included. With
+/// `safelist_file` set, only the operations listed there run; a manifest that
+/// cannot be read or is not valid stops the start.
+pub fn app(config: &Config) -> Result<Router, StartError> {
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+    let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
+    let persisted = match &config.safelist_file {
+        Some(path) => {
+            let safelist = Safelist::load(path).map_err(|error| ConfigError::Invalid {
+                key: "BFF_SAFELIST_FILE (safelist_file)".into(),
+                reason: error.to_string(),
+            })?;
+            tracing::info!(
+                operations = safelist.len(),
+                "safelist mode: only the listed operations run"
+            );
+            PersistedQueries::safelist(safelist)
+        }
+        None => PersistedQueries::automatic(),
+    };
+    let dev = config.profile.is_dev();
+    let schema = build_schema(SchemaOptions {
+        introspection: dev,
+        ..SchemaOptions::default()
+    });
+    let state = AppState {
+        graphql: GraphQlEndpoint::new(schema, dev)?,
+        downstream: Downstream::new(&config.downstream, http),
+        persisted,
+    };
+    let routes = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .with_state(state)
+        // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
+        .layer(CompressionLayer::new());
+    Ok(bff_server::front_door(routes, config, verifier))
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    auth: Authentication,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    match request {
+        Ok(request) => execute(&state, ctx, auth, request.into_inner(), None).await,
+        Err(rejection) => private(unreadable_request(rejection)),
+    }
+}
+
+async fn graphql_get(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    auth: Authentication,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    match request {
+        Ok(request) => execute(&state, ctx, auth, request.into_inner(), Some(&headers)).await,
+        Err(rejection) => private(unreadable_request(rejection)),
+    }
+}
+
+/// Runs one request; `get` holds the headers of a GET (GET rules apply and
+/// its answer may be cacheable).
+async fn execute(
+    state: &AppState,
+    ctx: RequestContext,
+    auth: Authentication,
+    request: async_graphql::Request,
+    get: Option<&HeaderMap>,
+) -> Response {
+    // No Authorization header at all: nothing in the answer can be the viewer's.
+    let anonymous = matches!(auth, Authentication::Anonymous);
+    let viewer = match person_or_anonymous(auth) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return private(graphql_error_response(refusal)),
+    };
+    let resolved = match state.persisted.resolve(request).await {
+        Ok(resolved) => resolved,
+        Err(BffError::PersistedQueryNotFound) => return private(persisted_query_not_found()),
+        Err(error) => return private(graphql_error_response(error)),
+    };
+    if let Some(headers) = get
+        && let Some(answer) = state.graphql.answer_get(&resolved.request, headers)
+    {
+        return private(answer);
+    }
+    let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
+    let response = state.graphql.execute(resolved.request.data(scope)).await;
+    let cacheable = get.is_some() && resolved.by_hash && anonymous && response.errors.is_empty();
+    let mut answer = GraphQLResponse::from(response).into_response();
+    let headers = answer.headers_mut();
+    if cacheable {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC));
+        // A shared cache must not hand this to a signed-in request as its
+        // own answer, nor the reverse.
+        headers.append(header::VARY, HeaderValue::from_static("authorization"));
+    } else {
+        headers.insert(header::CACHE_CONTROL, PRIVATE);
+    }
+    answer
+}
+
+fn private(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, PRIVATE);
+    response
+}
+
+/// The APQ miss, as Apollo clients expect it: HTTP 200 (Apollo iOS and
+/// Kotlin treat any other status as a transport failure and would not
+/// resend), the exact message `PersistedQueryNotFound` and
+/// `extensions.code` PERSISTED_QUERY_NOT_FOUND.
+fn persisted_query_not_found() -> Response {
+    let error = BffError::PersistedQueryNotFound;
+    error.log();
+    let body = json!({
+        "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }]
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}
