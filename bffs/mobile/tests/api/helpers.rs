@@ -1,0 +1,333 @@
+//! The harness: devstack's five services and the mobile BFF, each on an
+//! ephemeral port, and a client that speaks GraphQL (plain and persisted) to
+//! the BFF over HTTP.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
+use devstack::{RecordedRequest, Services};
+use downstream::DownstreamConfig;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// 45 bytes: over the 32-byte minimum HS256 secret.
+pub(crate) const SECRET: &str = "mobile-bff-e2e-test-secret-0123456789-abcdefg";
+
+/// The query the app's dashboard screen sends.
+pub(crate) const DASHBOARD: &str = "query Dashboard { dashboard { user { name avatarUrl } recentOrders { id status total date } notificationsCount } }";
+
+/// The mobile BFF in front of its own devstack. Dropping it stops both.
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) services: Services,
+    pub(crate) client: reqwest::Client,
+    pub(crate) config: Config,
+    server: Server,
+}
+
+/// A router served on an ephemeral port until dropped.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn serve(router: Router) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        bff_server::serve_with_shutdown(listener, router, std::future::pending())
+            .await
+            .unwrap();
+    });
+    Server { addr, task }
+}
+
+/// The configuration the tests start from: devstack's URLs, a test secret,
+/// the dev profile.
+pub(crate) fn test_config(services: &Services) -> Config {
+    let mut config = Config::new(Defaults {
+        listen: "127.0.0.1:0".parse().unwrap(),
+    });
+    config.profile = Profile::Dev;
+    config.downstream = DownstreamConfig::with_urls(services.urls());
+    config.jwt.secret = Some(SECRET.to_owned());
+    config
+}
+
+/// The BFF with the default test configuration.
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The BFF with `tweak` applied to the configuration before it is built.
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let services = Services::spawn_ephemeral().await.unwrap();
+    let mut config = test_config(&services);
+    tweak(&mut config);
+    config.validate().unwrap();
+    let server = serve(mobile_bff::app(&config).unwrap()).await;
+    TestApp {
+        addr: server.addr,
+        services,
+        client: client(),
+        config,
+        server,
+    }
+}
+
+/// Talks to local servers only, whatever proxy the environment names.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr)
+    }
+
+    /// A valid bearer token for `user_id`, signed with the BFF's secret.
+    pub(crate) fn token(&self, user_id: &str) -> String {
+        token(&self.config, user_id, ViewerKind::User)
+    }
+
+    /// `POST /graphql` with `body` (`{query, variables, extensions}`) and,
+    /// if given, a bearer token.
+    pub(crate) async fn post(&self, body: Value, token: Option<&str>) -> reqwest::Response {
+        let request = self.client.post(self.url("/graphql")).json(&body);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// `GET /graphql?...` with the GraphQL-over-HTTP parameters of `body`
+    /// (objects JSON-encoded, as Apollo clients send them).
+    pub(crate) async fn get(&self, body: Value, token: Option<&str>) -> reqwest::Response {
+        let params = get_params(&body);
+        let request = self.client.get(self.url("/graphql")).query(&params);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// A signed-out query over POST; the response must be HTTP 200.
+    pub(crate) async fn query(&self, query: &str, variables: Value) -> Value {
+        let body = json!({ "query": query, "variables": variables });
+        json_200(self.post(body, None).await).await
+    }
+
+    /// A query as `user_id` over POST; the response must be HTTP 200.
+    pub(crate) async fn query_as(&self, user_id: &str, query: &str, variables: Value) -> Value {
+        let token = self.token(user_id);
+        let body = json!({ "query": query, "variables": variables });
+        json_200(self.post(body, Some(&token)).await).await
+    }
+
+    /// Calls every service received since the last reset.
+    pub(crate) fn downstream_total(&self) -> u64 {
+        self.services.all().iter().map(|s| s.control.total()).sum()
+    }
+
+    /// Every request every service recorded since the last reset.
+    pub(crate) fn downstream_requests(&self) -> Vec<RecordedRequest> {
+        self.services
+            .all()
+            .iter()
+            .flat_map(|s| s.control.requests())
+            .collect()
+    }
+
+    /// The routes called since the last reset, sorted.
+    pub(crate) fn downstream_routes(&self) -> Vec<String> {
+        let mut routes: Vec<String> = self
+            .downstream_requests()
+            .into_iter()
+            .map(|r| r.route)
+            .collect();
+        routes.sort();
+        routes
+    }
+}
+
+pub(crate) fn token(config: &Config, user_id: &str, kind: ViewerKind) -> String {
+    let jwt = &config.jwt;
+    issue_dev_token(
+        jwt.secret.as_deref().unwrap(),
+        &jwt.issuer,
+        &jwt.audience,
+        user_id,
+        Duration::from_secs(600),
+        kind,
+    )
+}
+
+/// Query-string parameters for a GET: strings as they are, anything else
+/// JSON-encoded (`extensions`, `variables`).
+fn get_params(body: &Value) -> Vec<(String, String)> {
+    body.as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (key.clone(), value)
+        })
+        .collect()
+}
+
+/// `{"persistedQuery": {"version": 1, "sha256Hash": ...}}`.
+pub(crate) fn apq_extension(hash: &str) -> Value {
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
+}
+
+/// The hex SHA-256 of `query`, computed as an Apollo client does (the
+/// `sha2` crate straight, not the BFF's helper).
+pub(crate) fn sha256(query: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The JSON body of a response that must be 200.
+pub(crate) async fn json_200(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "body: {body:#}");
+    body
+}
+
+/// The response's `data`, asserting it carries no errors.
+pub(crate) fn data(response: &Value) -> &Value {
+    assert!(
+        response.get("errors").is_none(),
+        "unexpected errors: {:#}",
+        response["errors"]
+    );
+    &response["data"]
+}
+
+/// The response's errors (empty when there are none).
+pub(crate) fn errors(response: &Value) -> Vec<&Value> {
+    response["errors"]
+        .as_array()
+        .map(|errors| errors.iter().collect())
+        .unwrap_or_default()
+}
+
+/// The `extensions.code` of each error, in order.
+pub(crate) fn error_codes(response: &Value) -> Vec<&str> {
+    errors(response)
+        .iter()
+        .map(|error| error["extensions"]["code"].as_str().unwrap_or("<none>"))
+        .collect()
+}
+
+/// The one error of `response`, asserting there is exactly one.
+pub(crate) fn only_error(response: &Value) -> &Value {
+    let errors = errors(response);
+    assert_eq!(errors.len(), 1, "expected one error in {response:#}");
+    errors[0]
+}
+
+/// The error whose path is `path`; panics when there is none.
+pub(crate) fn error_at<'a>(response: &'a Value, path: &[Value]) -> &'a Value {
+    let path = Value::Array(path.to_vec());
+    errors(response)
+        .into_iter()
+        .find(|error| error["path"] == path)
+        .unwrap_or_else(|| panic!("no error at {path} in {response:#}"))
+}
+
+/// `object[key]` is `null` (present, not missing) because its resolver failed.
+pub(crate) fn assert_failed(object: &Value, key: &str) {
+    assert!(object.is_object(), "not an object: {object}");
+    assert_eq!(
+        object.get(key),
+        Some(&Value::Null),
+        "{key} is not null: {object}"
+    );
+}
+
+/// A header of `response` as text, if present.
+pub(crate) fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap())
+}
+
+/// `123450` → `"$1,234.50"`, written independently of the BFF's formatter.
+pub(crate) fn usd(cents: i64) -> String {
+    assert!(cents >= 0);
+    let dollars = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in dollars.chars().enumerate() {
+        if i > 0 && (dollars.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("${grouped}.{:02}", cents % 100)
+}
+
+/// The seed the services started from (the same on every run).
+pub(crate) fn seed() -> devstack::seed::Seed {
+    devstack::seed::Seed::new()
+}
+
+pub(crate) fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+pub(crate) fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::Decompressor::new(bytes, 4096)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// A file in the temp directory, removed when dropped.
+pub(crate) struct TempFile(pub(crate) PathBuf);
+
+impl TempFile {
+    pub(crate) fn with_contents(contents: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "mobile-bff-test-{}-{}.json",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, contents).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,6 @@
+//! The mobile BFF end to end: devstack's reference services on ephemeral
+//! ports, the BFF on an ephemeral port, real HTTP in between.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod schema;
