@@ -2,5 +2,6 @@
 //! ports, the BFF on an ephemeral port, real HTTP in between.
 #![allow(clippy::unwrap_used)]
 
+mod bytes;
 mod helpers;
 mod schema;
