@@ -1,0 +1,13 @@
+//! The IoT BFF end to end: devstack's reference services on ephemeral ports,
+//! the BFF on an ephemeral port, real HTTP in between.
+#![allow(clippy::unwrap_used)]
+
+mod access;
+mod bad_input;
+mod cbor;
+mod failures;
+mod helpers;
+mod polling;
+mod schema;
+mod settings;
+mod status;
