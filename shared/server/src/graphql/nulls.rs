@@ -108,6 +108,11 @@ impl NullPropagation {
         let operation = match (&document.operations, operation_name) {
             (DocumentOperations::Single(operation), _) => operation,
             (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+            // One named operation (`query Dashboard { ... }`) parses as
+            // `Multiple`; without an operation name it is the one that runs.
+            (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+                operations.values().next()?
+            }
             (DocumentOperations::Multiple(_), None) => return None,
         };
         let root = match operation.node.ty {
@@ -347,6 +352,19 @@ mod tests {
             &[&[f("a"), f("r")]],
         );
         assert_eq!(data, json!({"a": {"name": "x", "r": null}}));
+    }
+
+    #[test]
+    fn a_single_named_operation_needs_no_operation_name() {
+        let data = run(
+            "query Dashboard { dashboard { user { name } recommendations { score } } }",
+            json!({"dashboard": {"user": {"name": "Ada"}}}),
+            &[&[f("dashboard"), f("recommendations")]],
+        );
+        assert_eq!(
+            data,
+            json!({"dashboard": {"user": {"name": "Ada"}, "recommendations": null}})
+        );
     }
 
     #[test]
