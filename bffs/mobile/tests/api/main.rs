@@ -3,5 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod bytes;
+mod compression;
+mod dashboard;
 mod helpers;
+mod http;
+mod persisted;
+mod products;
+mod safelist;
 mod schema;
+mod speed;
