@@ -29,22 +29,25 @@ impl MobileDashboard {
         let downstream = &scope.downstream;
         let rc = &scope.ctx;
 
-        let user = OptionFuture::from((wants("user") || wants("notificationsCount")).then(
-            || async {
-                let ids = [user_id.to_owned()];
-                let mut found = downstream.users.lookup(rc, &ids).await?;
-                found.remove(user_id).ok_or(DownstreamError::NotFound {
-                    service: Service::User,
-                })
-            },
-        ));
-        let orders = OptionFuture::from(wants("recentOrders").then(|| async {
+        // An async block does nothing until polled: building one for a part
+        // that is not wanted costs no call.
+        let user = async {
+            let ids = [user_id.to_owned()];
+            let mut found = downstream.users.lookup(rc, &ids).await?;
+            found.remove(user_id).ok_or(DownstreamError::NotFound {
+                service: Service::User,
+            })
+        };
+        let orders = async {
             let orders = downstream
                 .orders
                 .for_user(rc, user_id, RECENT_ORDERS)
                 .await?;
             Ok(Arc::new(orders))
-        }));
+        };
+        let user =
+            OptionFuture::from((wants("user") || wants("notificationsCount")).then_some(user));
+        let orders = OptionFuture::from(wants("recentOrders").then_some(orders));
         let (user, orders) = join(user, orders).await;
         Self { user, orders }
     }

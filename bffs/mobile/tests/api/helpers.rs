@@ -23,7 +23,6 @@ pub(crate) const DASHBOARD: &str = "query Dashboard { dashboard { user { name av
 
 /// The mobile BFF in front of its own devstack. Dropping it stops both.
 pub(crate) struct TestApp {
-    pub(crate) addr: SocketAddr,
     pub(crate) services: Services,
     pub(crate) client: reqwest::Client,
     pub(crate) config: Config,
@@ -78,7 +77,6 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.validate().unwrap();
     let server = serve(mobile_bff::app(&config).unwrap()).await;
     TestApp {
-        addr: server.addr,
         services,
         client: client(),
         config,
