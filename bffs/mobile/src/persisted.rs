@@ -9,7 +9,7 @@
 //!   `PersistedQueryNotFound` and resends with the text. Text and hash: the
 //!   hash must be the text's SHA-256; the text is stored, then runs. The store
 //!   is a bounded cache (total query bytes and time to live), so a flood of
-//!   registrations evicts old entries instead of exhausting memory.
+//!   registrations evicts entries instead of exhausting memory.
 //! - **Safelist** (`BFF_SAFELIST_FILE`): only the operations of a manifest
 //!   `{"<id or sha256>": "<query>"}` run, named by id or sent as exactly the
 //!   same text. Nothing is registered at run time.
@@ -29,9 +29,9 @@ pub const APQ_VERSION: i64 = 1;
 /// Total bytes of query text the APQ store keeps; the least useful entries
 /// are evicted past it.
 pub const APQ_MAX_BYTES: u64 = 8 * 1024 * 1024;
-/// An entry unused for this long is dropped; the app re-registers it with
-/// one extra round trip.
-pub const APQ_TIME_TO_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
+/// Each entry lives this long; then the app re-registers it with one extra
+/// round trip.
+pub const APQ_TIME_TO_LIVE: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest operation id accepted from a client in safelist mode.
 const MAX_ID_LEN: usize = 128;
 
@@ -76,19 +76,19 @@ enum Mode {
 impl PersistedQueries {
     /// Automatic persisted queries with the default bounds.
     pub fn automatic() -> Self {
-        Self::automatic_with(APQ_MAX_BYTES, APQ_TIME_TO_IDLE)
+        Self::automatic_with(APQ_MAX_BYTES, APQ_TIME_TO_LIVE)
     }
 
     /// Automatic persisted queries keeping at most `max_bytes` of query text,
-    /// each entry for `time_to_idle` after its last use.
-    pub fn automatic_with(max_bytes: u64, time_to_idle: Duration) -> Self {
+    /// each entry for at most `time_to_live`.
+    pub fn automatic_with(max_bytes: u64, time_to_live: Duration) -> Self {
         let store = Cache::builder()
             .max_capacity(max_bytes)
             // Key (64 bytes of hex) plus text: what an entry really costs.
             .weigher(|hash: &String, query: &Arc<str>| {
                 u32::try_from(hash.len() + query.len()).unwrap_or(u32::MAX)
             })
-            .time_to_idle(time_to_idle)
+            .time_to_live(time_to_live)
             .build();
         Self {
             mode: Mode::Automatic(store),
@@ -388,7 +388,7 @@ mod tests {
     #[tokio::test]
     async fn the_apq_store_is_bounded() {
         // Room for about two entries.
-        let persisted = PersistedQueries::automatic_with(300, APQ_TIME_TO_IDLE);
+        let persisted = PersistedQueries::automatic_with(300, APQ_TIME_TO_LIVE);
         let Mode::Automatic(store) = &persisted.mode else {
             unreachable!()
         };
@@ -402,6 +402,17 @@ mod tests {
         store.run_pending_tasks().await;
         assert!(store.weighted_size() <= 300, "{}", store.weighted_size());
         assert!(store.entry_count() <= 3, "{}", store.entry_count());
+    }
+
+    #[tokio::test]
+    async fn apq_entries_expire() {
+        let persisted = PersistedQueries::automatic_with(APQ_MAX_BYTES, Duration::from_millis(50));
+        let hash = sha256_hex(QUERY);
+        persisted.resolve(request(QUERY, apq(&hash))).await.unwrap();
+        assert!(persisted.resolve(request("", apq(&hash))).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let error = persisted.resolve(request("", apq(&hash))).await.err();
+        assert_eq!(error, Some(BffError::PersistedQueryNotFound));
     }
 
     #[tokio::test]
