@@ -63,6 +63,9 @@ impl Drop for Processes {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: u64 = arg_value("--seconds").unwrap_or(10);
+    // Optional filters, e.g. `--scenario dashboard --latency 0` while profiling.
+    let only_scenario: Option<String> = arg_value("--scenario");
+    let only_latency: Option<u64> = arg_value("--latency");
     let bin_dir = std::env::current_exe()?
         .parent()
         .map(PathBuf::from)
@@ -134,7 +137,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| scenario | downstream latency | clients | requests | failed | req/s | p50 ms | p99 ms | max ms | BFF CPU ms/req |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for scenario in &scenarios {
+    let selected = scenarios.iter().filter(|s| {
+        only_scenario.as_deref().is_none_or(|name| name == s.name)
+            && only_latency.is_none_or(|ms| ms == s.latency_ms)
+    });
+    for scenario in selected {
         set_latency(&client, scenario.latency_ms).await?;
         // Warm the pools and caches, then measure.
         run(&client, &token, scenario, Duration::from_secs(1), bff_pid).await?;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ObjectType, Schema, SubscriptionType};
 use async_graphql_axum::rejection::GraphQLRejection;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,11 +17,18 @@ use crate::StartError;
 use crate::auth::{Authentication, Viewer, ViewerKind};
 use crate::error::BffError;
 
+/// Parsed operations kept, by total query text size, and the largest query
+/// worth keeping: clients send the same few operations over and over, and
+/// parsing was ~12% of the BFF's CPU per dashboard request (BENCHMARKS.md).
+const DOCUMENT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+
 /// A schema ready to serve: it finishes every response the same way.
 pub struct GraphQlEndpoint<Q, M, S> {
     schema: Schema<Q, M, S>,
     nulls: Arc<NullPropagation>,
     graphiql: bool,
+    documents: moka::future::Cache<String, Arc<ExecutableDocument>>,
 }
 
 impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
@@ -29,6 +37,7 @@ impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
             schema: self.schema.clone(),
             nulls: Arc::clone(&self.nulls),
             graphiql: self.graphiql,
+            documents: self.documents.clone(),
         }
     }
 }
@@ -43,16 +52,42 @@ where
     pub fn new(schema: Schema<Q, M, S>, graphiql: bool) -> Result<Self, StartError> {
         let nulls = NullPropagation::from_sdl(&schema.sdl())
             .map_err(|error| StartError::Schema(error.to_string()))?;
+        let documents = moka::future::Cache::builder()
+            .max_capacity(DOCUMENT_CACHE_BYTES)
+            .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX))
+            .build();
         Ok(Self {
             schema,
             nulls: Arc::new(nulls),
             graphiql,
+            documents,
         })
+    }
+
+    /// Hands the request its parsed document from the cache, or parses and
+    /// caches it. Unparsable queries are left to the schema, which reports
+    /// the syntax error; the schema's depth and directive limits still run
+    /// on cached documents.
+    async fn attach_document(&self, request: &mut async_graphql::Request) {
+        if request.query.len() > MAX_CACHED_QUERY_BYTES {
+            return;
+        }
+        if let Some(document) = self.documents.get(&request.query).await {
+            request.set_parsed_query(ExecutableDocument::clone(&document));
+            return;
+        }
+        if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
+            self.documents
+                .insert(request.query.clone(), Arc::new(document.clone()))
+                .await;
+            request.set_parsed_query(document);
+        }
     }
 
     /// Runs `request`; errors get their `extensions.code` and failed fields
     /// are nulled as the spec says.
-    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+    pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+        self.attach_document(&mut request).await;
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
         let mut response = self.schema.execute(request).await;
