@@ -323,13 +323,23 @@ async fn each_request_is_logged_with_id_status_and_latency() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let line = text
-        .lines()
-        .find(|line| {
-            line.contains("request_id=logged-1") && line.contains("finished processing request")
-        })
-        .unwrap_or_else(|| panic!("no request log line in:\n{text}"));
+    // The log line may land just after the client has the response.
+    let logged = |text: &str| {
+        text.lines()
+            .find(|line| {
+                line.contains("request_id=logged-1") && line.contains("finished processing request")
+            })
+            .map(str::to_owned)
+    };
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        if logged(&text).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let line = logged(&text).unwrap_or_else(|| panic!("no request log line in:\n{text}"));
     for expected in ["method=GET", "path=/whoami", "status=200", "latency="] {
         assert!(line.contains(expected), "{expected} missing from {line}");
     }
