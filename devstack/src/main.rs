@@ -104,8 +104,11 @@ fn print_banner(services: &Services, config: &Config) {
         "    web     http://{}/graphql  (GraphiQL in a browser)",
         web_bff::DEFAULT_LISTEN
     );
-    println!("    mobile  http://{}", mobile_bff::DEFAULT_LISTEN);
-    println!("    iot     http://{}", iot_bff::DEFAULT_LISTEN);
+    println!("    mobile  http://{}/graphql", mobile_bff::DEFAULT_LISTEN);
+    println!(
+        "    iot     http://{}/v1/devices/{{id}}",
+        iot_bff::DEFAULT_LISTEN
+    );
     println!();
     println!("  Reference services (control routes under /__control/)");
     for handle in services.all() {
