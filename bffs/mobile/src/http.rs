@@ -24,7 +24,7 @@ use serde_json::json;
 use tower_http::compression::CompressionLayer;
 
 use crate::persisted::{PersistedQueries, Safelist};
-use crate::schema::{QueryRoot, RequestScope, SchemaOptions, build_schema};
+use crate::schema::{QueryRoot, RequestScope, build_schema};
 
 /// For answers a shared cache (CDN) may keep: anonymous GETs by hash. A
 /// minute: prices and stock change, and the BFF's own entity cache already
@@ -61,10 +61,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         None => PersistedQueries::automatic(),
     };
     let dev = config.profile.is_dev();
-    let schema = build_schema(SchemaOptions {
-        introspection: dev,
-        ..SchemaOptions::default()
-    });
+    let schema = build_schema(dev);
     let state = AppState {
         graphql: GraphQlEndpoint::new(schema, dev)?,
         downstream: Downstream::new(&config.downstream, http),

@@ -18,7 +18,7 @@ use bff_server::graphql::{
 };
 use downstream::{Downstream, RequestContext};
 
-use crate::schema::{MutationRoot, QueryRoot, RequestScope, SchemaOptions, build_schema};
+use crate::schema::{MutationRoot, QueryRoot, RequestScope, build_schema};
 
 #[derive(Clone)]
 struct AppState {
@@ -31,10 +31,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
     let dev = config.profile.is_dev();
-    let schema = build_schema(SchemaOptions {
-        introspection: dev,
-        ..SchemaOptions::default()
-    });
+    let schema = build_schema(dev);
     let state = AppState {
         graphql: GraphQlEndpoint::new(schema, dev)?,
         downstream: Downstream::new(&config.downstream, http),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::context::SelectionField;
 use async_graphql::{Context, Object, Result, Value};
+use bff_server::graphql::selected_fields;
 use downstream::DownstreamError;
 use downstream::models;
 use futures::future::{OptionFuture, join4};
@@ -48,7 +49,7 @@ struct Selection {
 impl Selection {
     fn of(field: SelectionField<'_>) -> Self {
         let mut selection = Selection::default();
-        for part in field.selection_set() {
+        for part in selected_fields(&field) {
             match part.name() {
                 "user" => selection.user = true,
                 "analytics" => selection.analytics = true,

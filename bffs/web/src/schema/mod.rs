@@ -13,12 +13,11 @@ mod user;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache};
-use async_graphql::{Context, EmptySubscription, Schema};
-use bff_server::auth::Viewer;
+use async_graphql::{EmptySubscription, Schema};
 use bff_server::error::BffError;
-use downstream::loaders::ProductLoader;
-use downstream::{Downstream, DownstreamError, RequestContext, models};
+pub use bff_server::graphql::RequestScope;
+use bff_server::graphql::SchemaLimits;
+use downstream::{DownstreamError, models};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -30,73 +29,22 @@ pub type WebSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// Products fetched ahead of their resolvers, shared by every field that shows them.
 pub(crate) type ProductMap = Result<Arc<HashMap<String, Arc<models::Product>>>, DownstreamError>;
 
-/// The schema's limits and switches.
-#[derive(Debug, Clone, Copy)]
-pub struct SchemaOptions {
-    /// Lets tools (GraphiQL, codegen) read the schema; off in production.
-    pub introspection: bool,
-    pub max_depth: usize,
-    pub max_complexity: usize,
-}
+const MAX_DEPTH: usize = 12;
+const MAX_COMPLEXITY: usize = 2_000;
 
-impl Default for SchemaOptions {
-    fn default() -> Self {
-        Self {
-            introspection: false,
-            max_depth: 12,
-            max_complexity: 2_000,
-        }
+/// `introspection`: let tools (GraphiQL, codegen) read the schema; off in production.
+pub fn build_schema(introspection: bool) -> WebSchema {
+    SchemaLimits {
+        introspection,
+        max_depth: MAX_DEPTH,
+        max_complexity: MAX_COMPLEXITY,
     }
-}
-
-pub fn build_schema(options: SchemaOptions) -> WebSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .limit_depth(options.max_depth)
-        .limit_complexity(options.max_complexity);
-    if options.introspection {
-        builder.finish()
-    } else {
-        builder.disable_introspection().finish()
-    }
+    .finish(Schema::build(QueryRoot, MutationRoot, EmptySubscription))
 }
 
 /// The schema as SDL, as exported to `schema/web.graphql`.
 pub fn sdl() -> String {
-    build_schema(SchemaOptions::default()).sdl()
-}
-
-/// What every resolver of one client request shares.
-pub struct RequestScope {
-    pub(crate) downstream: Downstream,
-    pub(crate) ctx: RequestContext,
-    pub(crate) viewer: Option<Viewer>,
-    /// Batches every product lookup of this request into one call per round.
-    pub(crate) products: DataLoader<ProductLoader, HashMapCache>,
-}
-
-impl RequestScope {
-    pub fn new(downstream: Downstream, ctx: RequestContext, viewer: Option<Viewer>) -> Self {
-        let products = ProductLoader::data_loader(downstream.products.clone(), ctx.clone());
-        Self {
-            downstream,
-            ctx,
-            viewer,
-            products,
-        }
-    }
-
-    /// The scope the HTTP handler attached to this request.
-    pub(crate) fn of<'a>(ctx: &Context<'a>) -> &'a RequestScope {
-        // The only way into the schema is `crate::http`, which always attaches it.
-        ctx.data_unchecked::<RequestScope>()
-    }
-
-    /// The signed-in viewer, or UNAUTHENTICATED.
-    pub(crate) fn viewer(&self) -> async_graphql::Result<&Viewer> {
-        self.viewer
-            .as_ref()
-            .ok_or_else(|| BffError::Unauthenticated.into())
-    }
+    build_schema(false).sdl()
 }
 
 /// Checks a list argument (`first`) against its cap.

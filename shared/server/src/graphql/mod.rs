@@ -21,9 +21,11 @@
 
 mod endpoint;
 mod nulls;
+mod scope;
 
 pub use endpoint::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
 pub use nulls::{NullPropagation, SdlError};
+pub use scope::{RequestScope, SchemaLimits, is_included, selected_fields};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,100 @@
+//! What the resolvers of a GraphQL BFF share: the per-request scope, the
+//! schema's limits, and look-ahead at what the client selected.
+
+use async_graphql::context::SelectionField;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, Value};
+use downstream::loaders::ProductLoader;
+use downstream::{Downstream, RequestContext};
+
+use crate::auth::Viewer;
+use crate::error::BffError;
+
+/// What every resolver of one client request shares. The HTTP handler
+/// attaches it to the request (`request.data(scope)`).
+pub struct RequestScope {
+    pub downstream: Downstream,
+    pub ctx: RequestContext,
+    pub viewer: Option<Viewer>,
+    /// Batches every product lookup of this request into one call per round.
+    pub products: DataLoader<ProductLoader, HashMapCache>,
+}
+
+impl RequestScope {
+    pub fn new(downstream: Downstream, ctx: RequestContext, viewer: Option<Viewer>) -> Self {
+        let products = ProductLoader::data_loader(downstream.products.clone(), ctx.clone());
+        Self {
+            downstream,
+            ctx,
+            viewer,
+            products,
+        }
+    }
+
+    /// The scope the HTTP handler attached to this request.
+    pub fn of<'a>(ctx: &Context<'a>) -> &'a RequestScope {
+        // Every BFF's only way into its schema is its HTTP handler, which
+        // always attaches the scope.
+        ctx.data_unchecked::<RequestScope>()
+    }
+
+    /// The signed-in viewer, or UNAUTHENTICATED.
+    pub fn viewer(&self) -> async_graphql::Result<&Viewer> {
+        self.viewer
+            .as_ref()
+            .ok_or_else(|| BffError::Unauthenticated.into())
+    }
+}
+
+/// A schema's limits and switches.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    /// Lets tools (GraphiQL, codegen) read the schema; off in production.
+    pub introspection: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl SchemaLimits {
+    pub fn finish<Q, M, S>(self, builder: SchemaBuilder<Q, M, S>) -> Schema<Q, M, S>
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let builder = builder
+            .limit_depth(self.max_depth)
+            .limit_complexity(self.max_complexity);
+        if self.introspection {
+            builder.finish()
+        } else {
+            builder.disable_introspection().finish()
+        }
+    }
+}
+
+/// The sub-fields of `field` the client selected, by name, leaving out those
+/// `@skip`ped or not `@include`d (fragments are looked through), so a
+/// resolver that fetches ahead fetches only what will be shown.
+pub fn selected_fields<'a>(field: &SelectionField<'a>) -> Vec<SelectionField<'a>> {
+    field.selection_set().filter(is_included).collect()
+}
+
+/// Whether `@skip(if:)` / `@include(if:)` (variables resolved) keep the field.
+pub fn is_included(field: &SelectionField<'_>) -> bool {
+    let Ok(directives) = field.directives() else {
+        return true;
+    };
+    directives.iter().all(|directive| {
+        let condition = directive
+            .arguments
+            .iter()
+            .find(|(name, _)| name.node.as_str() == "if")
+            .map(|(_, value)| &value.node);
+        match (directive.name.node.as_str(), condition) {
+            ("skip", Some(Value::Boolean(skip))) => !skip,
+            ("include", Some(Value::Boolean(include))) => *include,
+            _ => true,
+        }
+    })
+}
