@@ -2,8 +2,10 @@
 //! be traced back to the client request, and the signed-in viewer.
 
 use std::fmt;
+use std::time::Duration;
 
 use rand::Rng;
+use tokio::time::Instant;
 
 /// What one client request passes to every downstream call it causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,10 @@ pub struct RequestContext {
     pub trace: TraceParent,
     /// Sent as `x-user-id` for a signed-in viewer.
     pub user_id: Option<String>,
+    /// When the whole client request must be answered. Every downstream call
+    /// (retries and back-off included) ends by then; `None` bounds each call
+    /// by its service's timeout only.
+    pub deadline: Option<Instant>,
 }
 
 impl RequestContext {
@@ -23,7 +29,24 @@ impl RequestContext {
             request_id: generate_request_id(),
             trace: TraceParent::new_root(),
             user_id: None,
+            deadline: None,
         }
+    }
+
+    /// The same context with a deadline `budget` from now.
+    pub fn with_timeout(self, budget: Duration) -> Self {
+        self.with_deadline(Instant::now() + budget)
+    }
+
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Time left before the deadline, if there is one (zero once it passed).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     pub fn with_user(mut self, user_id: impl Into<String>) -> Self {

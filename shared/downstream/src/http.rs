@@ -1,10 +1,11 @@
 //! The HTTP plumbing under every typed client: one shared `reqwest::Client`,
 //! contract-aware status mapping, deadlines and the propagated headers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
+use tokio::time::Instant;
 use url::Url;
 
 use crate::{DownstreamConfig, DownstreamError, RequestContext, Service};
@@ -137,10 +138,22 @@ impl<'a> Call<'a> {
             idempotency_key,
         } = self;
         let service = endpoint.service;
+        // The call ends by the request's deadline, or after the service's
+        // timeout when the request has none.
+        let now = Instant::now();
+        let deadline = ctx
+            .deadline
+            .unwrap_or(now + endpoint.timeout)
+            .min(now + endpoint.timeout);
+        let try_timeout = deadline.saturating_duration_since(now);
+        if try_timeout.is_zero() {
+            tracing::debug!(%service, route, "request deadline passed before the call");
+            return Err(DownstreamError::Timeout { service });
+        }
         let mut request = endpoint
             .http
             .request(method, url)
-            .timeout(endpoint.timeout)
+            .timeout(try_timeout)
             .header("x-request-id", &ctx.request_id)
             .header("traceparent", ctx.trace.to_string());
         if let Some(user_id) = &ctx.user_id {

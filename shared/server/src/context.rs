@@ -44,6 +44,9 @@ pub fn context_from_headers(headers: &HeaderMap) -> RequestContext {
         request_id,
         trace,
         user_id: None,
+        // The BFF sets it from its request deadline if it wants downstream
+        // calls (and their retries) to respect it.
+        deadline: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod cache;
 mod clients;
+mod deadlines;
 mod errors;
 mod loaders;
 
