@@ -10,6 +10,18 @@ use crate::Service;
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 pub const DEFAULT_CACHE_TTL_MS: u64 = 30_000;
 pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+pub const DEFAULT_RETRY_BASE_BACKOFF_MS: u64 = 25;
+pub const DEFAULT_RETRY_MAX_BACKOFF_MS: u64 = 250;
+pub const DEFAULT_RETRY_BUDGET_PERCENT: u32 = 10;
+pub const DEFAULT_RETRY_BUDGET_MIN_RETRIES: u32 = 10;
+pub const DEFAULT_RETRY_BUDGET_WINDOW_MS: u64 = 10_000;
+pub const DEFAULT_BREAKER_WINDOW_SIZE: u32 = 20;
+pub const DEFAULT_BREAKER_MINIMUM_CALLS: u32 = 10;
+pub const DEFAULT_BREAKER_FAILURE_RATE_PERCENT: u32 = 50;
+pub const DEFAULT_BREAKER_SLOW_CALL_MS: u64 = 1_000;
+pub const DEFAULT_BREAKER_OPEN_MS: u64 = 5_000;
+pub const DEFAULT_BREAKER_HALF_OPEN_CALLS: u32 = 3;
 
 /// Settings of the five downstream services. Read from the BFF's config file
 /// (`[downstream]`) and the `BFF_*_SERVICE_URL` variables.
@@ -25,6 +37,10 @@ pub struct DownstreamConfig {
     pub timeout_ms: u64,
     /// Entity caches (users, products).
     pub cache: CacheConfig,
+    /// Retries of idempotent calls, for services that set none of their own.
+    pub retry: RetryConfig,
+    /// Circuit breakers, for services that set none of their own.
+    pub breaker: BreakerConfig,
 }
 
 /// One downstream service.
@@ -36,6 +52,82 @@ pub struct ServiceConfig {
     /// Overrides `DownstreamConfig::timeout_ms` for this service.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Replaces `DownstreamConfig::retry` for this service (fields left out
+    /// take the built-in defaults).
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+    /// Replaces `DownstreamConfig::breaker` for this service (fields left out
+    /// take the built-in defaults).
+    #[serde(default)]
+    pub breaker: Option<BreakerConfig>,
+}
+
+/// Retries of idempotent calls (GET): only after a connection error, a
+/// 502/503/504 or a per-try timeout, with jittered exponential back-off
+/// (honouring `Retry-After`), within the request's deadline and the
+/// service's retry budget.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first try; 0 turns retries off.
+    pub max_retries: u32,
+    /// Back-off before the n-th retry is uniformly random in
+    /// `0..=min(max_backoff_ms, base_backoff_ms * 2^(n-1))` ("full jitter").
+    pub base_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Retry budget: over the last `budget_window_ms`, retries may be at most
+    /// this percentage of calls ...
+    pub budget_percent: u32,
+    /// ... plus this many, so that a quiet service can still retry.
+    pub budget_min_retries: u32,
+    pub budget_window_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: DEFAULT_MAX_RETRIES,
+            base_backoff_ms: DEFAULT_RETRY_BASE_BACKOFF_MS,
+            max_backoff_ms: DEFAULT_RETRY_MAX_BACKOFF_MS,
+            budget_percent: DEFAULT_RETRY_BUDGET_PERCENT,
+            budget_min_retries: DEFAULT_RETRY_BUDGET_MIN_RETRIES,
+            budget_window_ms: DEFAULT_RETRY_BUDGET_WINDOW_MS,
+        }
+    }
+}
+
+/// A circuit breaker with resilience4j's semantics: over a count-based
+/// sliding window of the last `window_size` calls (once at least
+/// `minimum_calls` were made), a failure rate at or above
+/// `failure_rate_percent` opens it; open, it fails calls at once for
+/// `open_ms`; then it lets `half_open_calls` probes through, closing when all
+/// succeed and opening again on the first failure. Failures are connection
+/// errors, 5xx answers, timeouts and calls slower than `slow_call_ms`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// `false` never opens the breaker.
+    pub enabled: bool,
+    pub window_size: u32,
+    pub minimum_calls: u32,
+    pub failure_rate_percent: u32,
+    pub slow_call_ms: u64,
+    pub open_ms: u64,
+    pub half_open_calls: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_size: DEFAULT_BREAKER_WINDOW_SIZE,
+            minimum_calls: DEFAULT_BREAKER_MINIMUM_CALLS,
+            failure_rate_percent: DEFAULT_BREAKER_FAILURE_RATE_PERCENT,
+            slow_call_ms: DEFAULT_BREAKER_SLOW_CALL_MS,
+            open_ms: DEFAULT_BREAKER_OPEN_MS,
+            half_open_calls: DEFAULT_BREAKER_HALF_OPEN_CALLS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -61,6 +153,8 @@ impl ServiceConfig {
         Self {
             url,
             timeout_ms: None,
+            retry: None,
+            breaker: None,
         }
     }
 }
@@ -80,6 +174,8 @@ impl Default for DownstreamConfig {
             device: local(Service::Device),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             cache: CacheConfig::default(),
+            retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -120,5 +216,18 @@ impl DownstreamConfig {
 
     pub fn timeout(&self, service: Service) -> Duration {
         Duration::from_millis(self.service(service).timeout_ms.unwrap_or(self.timeout_ms))
+    }
+
+    /// The retry settings of `service`.
+    pub fn retry(&self, service: Service) -> &RetryConfig {
+        self.service(service).retry.as_ref().unwrap_or(&self.retry)
+    }
+
+    /// The circuit-breaker settings of `service`.
+    pub fn breaker(&self, service: Service) -> &BreakerConfig {
+        self.service(service)
+            .breaker
+            .as_ref()
+            .unwrap_or(&self.breaker)
     }
 }

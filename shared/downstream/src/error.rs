@@ -18,6 +18,10 @@ pub enum DownstreamError {
         service: Service,
         status: Option<u16>,
     },
+    /// The service failed so often lately that its circuit breaker is open:
+    /// it was not called.
+    #[error("{service} service unavailable (circuit open)")]
+    CircuitOpen { service: Service },
     /// The service did not answer before the deadline.
     #[error("{service} service timed out")]
     Timeout { service: Service },
@@ -32,6 +36,7 @@ impl DownstreamError {
             DownstreamError::NotFound { service }
             | DownstreamError::Rejected { service, .. }
             | DownstreamError::Unavailable { service, .. }
+            | DownstreamError::CircuitOpen { service }
             | DownstreamError::Timeout { service }
             | DownstreamError::BadResponse { service } => *service,
         }

@@ -1,6 +1,7 @@
 //! The HTTP plumbing under every typed client: one shared `reqwest::Client`,
 //! contract-aware status mapping, deadlines and the propagated headers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -8,7 +9,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::{DownstreamConfig, DownstreamError, RequestContext, Service};
+use crate::resilience::{CircuitBreaker, RetryPolicy, is_retryable};
+use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, telemetry};
 
 /// Pool tuning for one process talking to a handful of services on a fast network.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -36,6 +38,8 @@ pub(crate) struct Endpoint {
     base: Url,
     timeout: Duration,
     http: reqwest::Client,
+    retry: Arc<RetryPolicy>,
+    breaker: CircuitBreaker,
 }
 
 /// A request being built against an [`Endpoint`].
@@ -62,6 +66,8 @@ impl Endpoint {
             base,
             timeout: config.timeout(service),
             http,
+            retry: Arc::new(RetryPolicy::new(config.retry(service))),
+            breaker: CircuitBreaker::new(service, config.breaker(service)),
         }
     }
 
@@ -112,12 +118,8 @@ impl<'a> Call<'a> {
     ) -> Result<T, DownstreamError> {
         let service = self.endpoint.service;
         let route = self.route;
-        let response = self.send(ctx).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| map_transport_error(service, route, error))?;
-        serde_json::from_slice(&bytes).map_err(|error| {
+        let bytes = self.send(ctx).await?;
+        serde_json::from_slice(bytes.as_ref()).map_err(|error| {
             tracing::warn!(%service, route, %error, "downstream response breaks the contract");
             DownstreamError::BadResponse { service }
         })
@@ -128,44 +130,108 @@ impl<'a> Call<'a> {
         self.send(ctx).await.map(drop)
     }
 
-    async fn send(self, ctx: &RequestContext) -> Result<reqwest::Response, DownstreamError> {
-        let Call {
-            endpoint,
-            method,
-            url,
-            route,
-            body,
-            idempotency_key,
-        } = self;
+    /// Sends the call through the service's circuit breaker, retrying an
+    /// idempotent (GET) call after a retryable failure while the budget and
+    /// the deadline allow, and reads the whole body of a 2xx answer.
+    async fn send(self, ctx: &RequestContext) -> Result<impl AsRef<[u8]>, DownstreamError> {
+        let endpoint = self.endpoint;
         let service = endpoint.service;
-        // The call ends by the request's deadline, or after the service's
-        // timeout when the request has none.
-        let now = Instant::now();
+        let route = self.route;
+        // The call (every try and back-off) ends by the request's deadline,
+        // or after the service's timeout when the request has none.
         let deadline = ctx
             .deadline
-            .unwrap_or(now + endpoint.timeout)
-            .min(now + endpoint.timeout);
-        let try_timeout = deadline.saturating_duration_since(now);
-        if try_timeout.is_zero() {
-            tracing::debug!(%service, route, "request deadline passed before the call");
-            return Err(DownstreamError::Timeout { service });
+            .unwrap_or_else(|| Instant::now() + endpoint.timeout);
+        let max_retries = if self.method == Method::GET {
+            endpoint.retry.max_retries
+        } else {
+            0
+        };
+        endpoint.retry.record_call();
+        let mut retries = 0;
+        loop {
+            let try_timeout = endpoint
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            if try_timeout.is_zero() {
+                tracing::debug!(%service, route, "request deadline passed before the call");
+                telemetry::call(service, route, telemetry::Outcome::Timeout, None);
+                return Err(DownstreamError::Timeout { service });
+            }
+            let Some(permit) = endpoint.breaker.try_acquire() else {
+                telemetry::call(service, route, telemetry::Outcome::CircuitOpen, None);
+                return Err(DownstreamError::CircuitOpen { service });
+            };
+            let started = Instant::now();
+            let (outcome, retry_after) = match self.try_once(ctx, try_timeout).await {
+                Ok(response) => {
+                    let body = response
+                        .bytes()
+                        .await
+                        .map_err(|error| map_transport_error(service, route, error));
+                    (body, None)
+                }
+                Err(failure) => (Err(failure.error), failure.retry_after),
+            };
+            telemetry::call(
+                service,
+                route,
+                telemetry::Outcome::of(&outcome),
+                Some(started.elapsed()),
+            );
+            permit.record(&outcome);
+            let error = match outcome {
+                Ok(body) => return Ok(body),
+                Err(error) => error,
+            };
+            if retries >= max_retries || !is_retryable(&error) {
+                return Err(error);
+            }
+            retries += 1;
+            let wait = endpoint
+                .retry
+                .backoff(retries)
+                .max(retry_after.unwrap_or_default());
+            // A retry that cannot even start before the deadline is pointless.
+            if Instant::now() + wait >= deadline {
+                tracing::debug!(%service, route, ?wait, "no time left to retry");
+                return Err(error);
+            }
+            if !endpoint.retry.try_withdraw() {
+                tracing::debug!(%service, route, "retry budget exhausted");
+                telemetry::retry(service, false);
+                return Err(error);
+            }
+            telemetry::retry(service, true);
+            tracing::debug!(%service, route, retry = retries, ?wait, %error, "retrying");
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// One try: the answer if its status is 2xx.
+    async fn try_once(
+        &self,
+        ctx: &RequestContext,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, TryFailure> {
+        let endpoint = self.endpoint;
+        let (service, route) = (endpoint.service, self.route);
         let mut request = endpoint
             .http
-            .request(method, url)
-            .timeout(try_timeout)
+            .request(self.method.clone(), self.url.clone())
+            .timeout(timeout)
             .header("x-request-id", &ctx.request_id)
             .header("traceparent", ctx.trace.to_string());
         if let Some(user_id) = &ctx.user_id {
             request = request.header("x-user-id", user_id);
         }
-        if let Some(key) = idempotency_key {
+        if let Some(key) = self.idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        if let Some(body) = body {
+        if let Some(body) = &self.body {
             request = request
                 .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body);
+                .body(body.clone());
         }
 
         let started = Instant::now();
@@ -175,24 +241,50 @@ impl<'a> Call<'a> {
             Ok(response) => response,
             Err(error) => {
                 tracing::debug!(%service, route, elapsed_ms, "downstream call failed");
-                return Err(map_transport_error(service, route, error));
+                return Err(map_transport_error(service, route, error).into());
             }
         };
         let status = response.status();
         tracing::debug!(%service, route, status = status.as_u16(), elapsed_ms, request_id = %ctx.request_id, "downstream call");
-        match status {
-            s if s.is_success() => Ok(response),
-            StatusCode::NOT_FOUND => Err(DownstreamError::NotFound { service }),
-            s if s.is_client_error() => Err(DownstreamError::Rejected {
+        let error = match status {
+            s if s.is_success() => return Ok(response),
+            StatusCode::NOT_FOUND => DownstreamError::NotFound { service },
+            s if s.is_client_error() => DownstreamError::Rejected {
                 service,
                 status: s.as_u16(),
-            }),
-            s => Err(DownstreamError::Unavailable {
+            },
+            s => DownstreamError::Unavailable {
                 service,
                 status: Some(s.as_u16()),
-            }),
+            },
+        };
+        Err(TryFailure {
+            error,
+            retry_after: retry_after(response.headers()),
+        })
+    }
+}
+
+/// A failed try, and how long the service asked us to wait before the next.
+struct TryFailure {
+    error: DownstreamError,
+    retry_after: Option<Duration>,
+}
+
+impl From<DownstreamError> for TryFailure {
+    fn from(error: DownstreamError) -> Self {
+        Self {
+            error,
+            retry_after: None,
         }
     }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by our services
+/// and is ignored).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn map_transport_error(service: Service, route: &str, error: reqwest::Error) -> DownstreamError {

@@ -12,10 +12,12 @@ pub mod error;
 pub mod http;
 pub mod loaders;
 pub mod models;
+pub mod resilience;
 mod service;
+mod telemetry;
 
 pub use clients::Downstream;
-pub use config::{CacheConfig, DownstreamConfig, ServiceConfig};
+pub use config::{BreakerConfig, CacheConfig, DownstreamConfig, RetryConfig, ServiceConfig};
 pub use context::{RequestContext, TraceParent};
 pub use error::DownstreamError;
 pub use service::Service;

@@ -145,7 +145,9 @@ fn downstream_message(error: &DownstreamError) -> String {
         DownstreamError::Rejected { .. } => format!("{service} service rejected the request"),
         // A contract-breaking body is the service's fault, not the client's:
         // to the client it is just unavailable.
-        DownstreamError::Unavailable { .. } | DownstreamError::BadResponse { .. } => {
+        DownstreamError::Unavailable { .. }
+        | DownstreamError::CircuitOpen { .. }
+        | DownstreamError::BadResponse { .. } => {
             format!("{service} service unavailable")
         }
         DownstreamError::Timeout { .. } => format!("{service} service timed out"),
@@ -171,9 +173,9 @@ impl BffError {
                 // not check out): the client's own standing, not bad input.
                 DownstreamError::Rejected { status: 403, .. } => ErrorCode::Forbidden,
                 DownstreamError::Rejected { .. } => ErrorCode::BadUserInput,
-                DownstreamError::Unavailable { .. } | DownstreamError::BadResponse { .. } => {
-                    ErrorCode::DownstreamUnavailable
-                }
+                DownstreamError::Unavailable { .. }
+                | DownstreamError::CircuitOpen { .. }
+                | DownstreamError::BadResponse { .. } => ErrorCode::DownstreamUnavailable,
                 DownstreamError::Timeout { .. } => ErrorCode::DownstreamTimeout,
             },
             BffError::RateLimited { .. } => ErrorCode::RateLimited,

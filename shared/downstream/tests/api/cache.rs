@@ -83,7 +83,7 @@ async fn unknown_ids_and_failures_are_not_cached() {
     h.services
         .product
         .control
-        .set_fault(Fault::new("/products").status(503));
+        .set_fault(Fault::new("/products").status(500));
     assert!(products.lookup(&ctx(), &["p1".into()]).await.is_err());
     h.services.product.control.clear_faults();
     assert!(

@@ -65,7 +65,7 @@ async fn a_failed_batch_fails_every_load_in_it() {
     h.services
         .product
         .control
-        .set_fault(devstack::Fault::new("/products").status(503));
+        .set_fault(devstack::Fault::new("/products").status(500)); // 500: not retried
     let loader = ProductLoader::data_loader(h.downstream.products.clone(), ctx());
     let results = join_all(["p1", "p2"].map(|id| loader.load_one(id.to_owned()))).await;
     assert!(results.iter().all(|r| r.is_err()));

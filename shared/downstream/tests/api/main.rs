@@ -1,11 +1,13 @@
 //! The downstream clients against devstack's reference services, over real HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod breaker;
 mod cache;
 mod clients;
 mod deadlines;
 mod errors;
 mod loaders;
+mod retries;
 
 use std::time::Duration;
 
