@@ -33,7 +33,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let dev = config.profile.is_dev();
     let schema = build_schema(dev);
     let state = AppState {
-        graphql: GraphQlEndpoint::new(schema, dev)?,
+        graphql: GraphQlEndpoint::new(schema, dev)?.with_limits(config.graphql),
         downstream: Downstream::new(&config.downstream, http),
     };
     let routes = Router::new()

@@ -27,6 +27,21 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
 /// and a default limit would surprise load tests against devstack.
 pub const DEFAULT_RATE_LIMIT_RPS: u32 = 0;
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 0;
+/// Deepest selection nesting a GraphQL operation may have (OWASP's usual 10–15).
+pub const DEFAULT_GRAPHQL_MAX_DEPTH: usize = 12;
+/// Highest estimated cost of one operation: every field costs 1, and a list
+/// field's sub-selection counts once per item it may return (`first`/`limit`).
+pub const DEFAULT_GRAPHQL_MAX_COST: usize = 5_000;
+/// Most aliases one operation may use: aliases repeat a field without
+/// nesting, the classic way around depth limits.
+pub const DEFAULT_GRAPHQL_MAX_ALIASES: usize = 30;
+/// Most fields one operation may select at its root.
+pub const DEFAULT_GRAPHQL_MAX_ROOT_FIELDS: usize = 20;
+/// Most lexical tokens a query may have; counted before parsing, so a huge
+/// document costs a scan, not a parse.
+pub const DEFAULT_GRAPHQL_MAX_TOKENS: usize = 15_000;
+/// Largest query text, in bytes (the body limit still bounds the whole body).
+pub const DEFAULT_GRAPHQL_MAX_QUERY_BYTES: usize = 64 * 1024;
 
 /// The prefix of every variable this module reads.
 const ENV_PREFIX: &str = "BFF_";
@@ -86,6 +101,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Per-client request rate limit.
     pub rate_limit: RateLimitConfig,
+    /// Abuse limits of GraphQL operations (`[graphql]` in the config file).
+    pub graphql: GraphQlConfig,
     /// Largest request body accepted; larger ones get 413 (`BFF_BODY_LIMIT_BYTES`).
     pub body_limit_bytes: usize,
     /// Deadline of a whole client request; past it the client gets 504 (`BFF_REQUEST_TIMEOUT_MS`).
@@ -134,6 +151,62 @@ pub struct RateLimitConfig {
     pub rps: u32,
     /// Requests a client may send at once above the sustained rate (`BFF_RATE_LIMIT_BURST`).
     pub burst: u32,
+}
+
+/// Abuse limits every GraphQL operation is checked against before it runs;
+/// an operation over any of them is refused without a downstream call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphQlConfig {
+    /// Deepest nesting of selections (fragments looked through).
+    pub max_depth: usize,
+    /// Highest estimated cost (fields, list fields weighted by `first`/`limit`).
+    pub max_cost: usize,
+    /// Most aliased fields in one operation.
+    pub max_aliases: usize,
+    /// Most fields selected at the operation's root.
+    pub max_root_fields: usize,
+    /// Most lexical tokens in the query text.
+    pub max_tokens: usize,
+    /// Largest query text in bytes.
+    pub max_query_bytes: usize,
+}
+
+impl Default for GraphQlConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: DEFAULT_GRAPHQL_MAX_DEPTH,
+            max_cost: DEFAULT_GRAPHQL_MAX_COST,
+            max_aliases: DEFAULT_GRAPHQL_MAX_ALIASES,
+            max_root_fields: DEFAULT_GRAPHQL_MAX_ROOT_FIELDS,
+            max_tokens: DEFAULT_GRAPHQL_MAX_TOKENS,
+            max_query_bytes: DEFAULT_GRAPHQL_MAX_QUERY_BYTES,
+        }
+    }
+}
+
+impl GraphQlConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let limits = [
+            (self.max_depth, "graphql.max_depth"),
+            (self.max_cost, "graphql.max_cost"),
+            (self.max_aliases, "graphql.max_aliases"),
+            (self.max_root_fields, "graphql.max_root_fields"),
+            (self.max_tokens, "graphql.max_tokens"),
+            (self.max_query_bytes, "graphql.max_query_bytes"),
+        ];
+        // 0 aliases is a sane policy; 0 of anything else would refuse every query.
+        match limits
+            .into_iter()
+            .find(|(value, key)| *value == 0 && *key != "graphql.max_aliases")
+        {
+            Some((_, key)) => Err(ConfigError::Invalid {
+                key: key.into(),
+                reason: "must be greater than 0".into(),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Log line format.
@@ -194,6 +267,7 @@ impl Config {
             downstream: DownstreamConfig::default(),
             jwt: JwtConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            graphql: GraphQlConfig::default(),
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             log_format: LogFormat::default(),
@@ -337,6 +411,7 @@ impl Config {
     /// with a host, non-zero deadlines and limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.jwt.validate()?;
+        self.graphql.validate()?;
         for service in Service::ALL {
             let settings = self.downstream.service(service);
             let key = || {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use downstream::models::{Order, OrderStatus, Product};
 use serde_json::{Value, json};
 
-use crate::helpers::{data, money, seed, spawn_app, usd};
+use crate::helpers::{data, money, seed, spawn_app, spawn_app_with, usd};
 
 /// `InStock` → `IN_STOCK`: GraphQL enum values from the Rust variants.
 fn screaming(debug: impl std::fmt::Debug) -> String {
@@ -384,7 +384,13 @@ async fn product_lists_honour_first() {
 
 #[tokio::test]
 async fn every_seed_product_is_served_as_seeded() {
-    let app = spawn_app().await;
+    // 60 aliased root fields: over the default abuse limits (30 aliases, 20
+    // root fields), which a real client never needs; raised for this check.
+    let app = spawn_app_with(|config| {
+        config.graphql.max_aliases = 60;
+        config.graphql.max_root_fields = 60;
+    })
+    .await;
     let seed = seed();
     // One aliased field per product: p1..p60 in one request.
     let fields: String = seed

@@ -9,6 +9,7 @@ mod failures;
 mod fields;
 mod helpers;
 mod http;
+mod limits;
 mod mutations;
 mod pagination;
 mod propagation;

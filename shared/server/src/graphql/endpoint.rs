@@ -3,6 +3,7 @@
 //! (GraphiQL for browsers, no mutations), unreadable requests, and who may
 //! call a people-facing API.
 
+use std::any::TypeId;
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
@@ -12,9 +13,14 @@ use async_graphql_axum::rejection::GraphQLRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{NullPropagation, apply_error_codes, graphql_error_response, is_mutation};
+use super::limits::{LimitError, OperationLimits};
+use super::{
+    NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
+    tag_internal_errors,
+};
 use crate::StartError;
 use crate::auth::{Authentication, Viewer, ViewerKind};
+use crate::config::GraphQlConfig;
 use crate::error::BffError;
 
 /// Parsed operations kept, by total query text size, and the largest query
@@ -29,6 +35,7 @@ pub struct GraphQlEndpoint<Q, M, S> {
     nulls: Arc<NullPropagation>,
     graphiql: bool,
     documents: moka::future::Cache<String, Arc<ExecutableDocument>>,
+    limits: Arc<OperationLimits>,
 }
 
 impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
@@ -38,6 +45,7 @@ impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
             nulls: Arc::clone(&self.nulls),
             graphiql: self.graphiql,
             documents: self.documents.clone(),
+            limits: Arc::clone(&self.limits),
         }
     }
 }
@@ -49,9 +57,13 @@ where
     S: SubscriptionType + 'static,
 {
     /// `graphiql`: serve the GraphiQL page to browsers on `GET /graphql`.
+    /// Operations are checked against the default [`GraphQlConfig`] limits;
+    /// see [`GraphQlEndpoint::with_limits`].
     pub fn new(schema: Schema<Q, M, S>, graphiql: bool) -> Result<Self, StartError> {
-        let nulls = NullPropagation::from_sdl(&schema.sdl())
+        let sdl = schema.sdl();
+        let nulls = NullPropagation::from_sdl(&sdl)
             .map_err(|error| StartError::Schema(error.to_string()))?;
+        let limits = OperationLimits::new(GraphQlConfig::default(), &sdl);
         let documents = moka::future::Cache::builder()
             .max_capacity(DOCUMENT_CACHE_BYTES)
             .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX))
@@ -61,38 +73,72 @@ where
             nulls: Arc::new(nulls),
             graphiql,
             documents,
+            limits: Arc::new(limits),
         })
     }
 
-    /// Hands the request its parsed document from the cache, or parses and
-    /// caches it. Unparsable queries are left to the schema, which reports
-    /// the syntax error; the schema's depth and directive limits still run
-    /// on cached documents.
-    async fn attach_document(&self, request: &mut async_graphql::Request) {
-        if request.query.len() > MAX_CACHED_QUERY_BYTES {
-            return;
-        }
-        if let Some(document) = self.documents.get(&request.query).await {
-            request.set_parsed_query(ExecutableDocument::clone(&document));
-            return;
-        }
-        if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
-            self.documents
-                .insert(request.query.clone(), Arc::new(document.clone()))
-                .await;
-            request.set_parsed_query(document);
-        }
+    /// Checks every operation against `config`'s abuse limits (depth, cost,
+    /// aliases, root fields, tokens, size) instead of the defaults.
+    pub fn with_limits(mut self, config: GraphQlConfig) -> Self {
+        self.limits = Arc::new(OperationLimits::new(config, &self.schema.sdl()));
+        self
     }
 
-    /// Runs `request`; errors get their `extensions.code` and failed fields
-    /// are nulled as the spec says.
+    /// Checks the request against the abuse limits and hands it its parsed
+    /// document, from the cache or freshly parsed (and cached when small).
+    /// The limits run on every request, cached document or not. Unparsable
+    /// queries are left to the schema, which reports the syntax error.
+    async fn admit(&self, request: &mut async_graphql::Request) -> Result<(), LimitError> {
+        self.limits.check_text(&request.query)?;
+        let cacheable = request.query.len() <= MAX_CACHED_QUERY_BYTES;
+        let cached = if cacheable {
+            self.documents.get(&request.query).await
+        } else {
+            None
+        };
+        let document = match cached {
+            Some(document) => ExecutableDocument::clone(&document),
+            None => {
+                let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+                    return Ok(());
+                };
+                if cacheable {
+                    self.documents
+                        .insert(request.query.clone(), Arc::new(document.clone()))
+                        .await;
+                }
+                document
+            }
+        };
+        self.limits.check_document(&document, &request.variables)?;
+        request.set_parsed_query(document);
+        Ok(())
+    }
+
+    /// Runs `request` unless it breaks an abuse limit (then the response is
+    /// one BAD_USER_INPUT error and nothing runs); errors get their
+    /// `extensions.code` and failed fields are nulled as the spec says.
     pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
-        self.attach_document(&mut request).await;
+        if let Err(refusal) = self.admit(&mut request).await {
+            let error = async_graphql::ErrorExtensions::extend(&BffError::from(refusal));
+            // The whole operation is refused: no location to point at.
+            let mut refusal = async_graphql::ServerError::new(error.message, None);
+            refusal.extensions = error.extensions;
+            return async_graphql::Response::from_errors(vec![refusal]);
+        }
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
+        let request_id = request
+            .data
+            .get(&TypeId::of::<RequestScope>())
+            .and_then(|data| data.downcast_ref::<RequestScope>())
+            .map(|scope| scope.ctx.request_id.clone());
         let mut response = self.schema.execute(request).await;
         if !response.errors.is_empty() {
             apply_error_codes(&mut response);
+            if let Some(request_id) = request_id {
+                tag_internal_errors(&mut response, &request_id);
+            }
             self.nulls
                 .apply(&query, operation_name.as_deref(), &mut response);
         }

@@ -20,10 +20,12 @@
 //! | none (parse, validation, argument errors) | unchanged | none |
 
 mod endpoint;
+mod limits;
 mod nulls;
 mod scope;
 
 pub use endpoint::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
+pub use limits::{LimitError, OperationLimits, count_tokens};
 pub use nulls::{NullPropagation, SdlError};
 pub use scope::{RequestScope, SchemaLimits, is_included, selected_fields};
 
@@ -39,7 +41,7 @@ use async_graphql::{Response, ServerError};
 use downstream::DownstreamError;
 
 use crate::auth::AuthError;
-use crate::error::BffError;
+use crate::error::{BffError, ErrorCode};
 
 /// Schema extension that gives every resolver error a code (see the module
 /// docs). Install it on every BFF schema.
@@ -72,6 +74,9 @@ impl Extension for ErrorCodesExtension {
         Box::pin(async move {
             let mut response = next.run(ctx).await;
             apply_error_codes(&mut response);
+            if let Some(scope) = ctx.data_opt::<RequestScope>() {
+                tag_internal_errors(&mut response, &scope.ctx.request_id);
+            }
             response
         })
     }
@@ -127,6 +132,25 @@ fn apply_error_code(error: &mut ServerError) {
     extensions.set("code", bff_error.code().as_str());
     if let BffError::RateLimited { retry_after_secs } = bff_error {
         extensions.set("retryAfterSecs", retry_after_secs);
+    }
+}
+
+/// Gives each INTERNAL_SERVER_ERROR (whose message is already the generic
+/// one) `extensions.requestId`, so a client can quote it and the detail be
+/// found in the logs.
+pub(crate) fn tag_internal_errors(response: &mut Response, request_id: &str) {
+    for error in &mut response.errors {
+        let Some(extensions) = error.extensions.as_mut() else {
+            continue;
+        };
+        let is_internal = matches!(
+            extensions.get("code"),
+            Some(async_graphql::Value::String(code))
+                if code == ErrorCode::InternalServerError.as_str()
+        );
+        if is_internal {
+            extensions.set("requestId", request_id);
+        }
     }
 }
 

@@ -49,7 +49,8 @@ impl RequestScope {
 /// A schema's limits and switches.
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaLimits {
-    /// Lets tools (GraphiQL, codegen) read the schema; off in production.
+    /// Lets tools (GraphiQL, codegen) read the schema, and validation
+    /// errors suggest field names; both off in production.
     pub introspection: bool,
     pub max_depth: usize,
     pub max_complexity: usize,
@@ -68,7 +69,12 @@ impl SchemaLimits {
         if self.introspection {
             builder.finish()
         } else {
-            builder.disable_introspection().finish()
+            // "Did you mean …?" in validation errors would let a client map
+            // the schema field by field with introspection off.
+            builder
+                .disable_introspection()
+                .disable_suggestions()
+                .finish()
         }
     }
 }

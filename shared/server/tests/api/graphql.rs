@@ -134,3 +134,30 @@ async fn errors_before_execution_are_graphql_shaped() {
         json!({ "errors": [{ "message": "invalid token", "extensions": { "code": "UNAUTHENTICATED" } }] })
     );
 }
+
+#[tokio::test]
+async fn unexpected_errors_carry_the_request_id() {
+    use bff_server::graphql::{GraphQlEndpoint, RequestScope};
+
+    let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
+    let endpoint = GraphQlEndpoint::new(schema, false).unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-request-id", "req-42".parse().unwrap());
+    let ctx = bff_server::context::context_from_headers(&headers);
+    let http = downstream::http::build_http_client().unwrap();
+    let downstream = downstream::Downstream::new(&downstream::DownstreamConfig::default(), http);
+    let request = async_graphql::Request::new("{ fine leaky missing }")
+        .data(RequestScope::new(downstream, ctx, None));
+    let response = serde_json::to_value(endpoint.execute(request).await).unwrap();
+    let error = error_at(&response, "leaky");
+    assert_eq!(error["message"], "internal server error");
+    assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+    assert_eq!(error["extensions"]["requestId"], "req-42");
+    assert!(
+        !response.to_string().contains("internal detail"),
+        "{response}"
+    );
+    // Errors the client can act on need no id.
+    let error = error_at(&response, "missing");
+    assert!(error["extensions"].get("requestId").is_none(), "{error}");
+}

@@ -9,4 +9,5 @@ mod errors;
 mod front_door;
 mod graphql;
 mod helpers;
+mod limits;
 mod serve;
