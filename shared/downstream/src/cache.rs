@@ -1,6 +1,8 @@
 //! Entity caches (moka): bounded in size, entries expire after a TTL, and
 //! concurrent misses for the same id — from any number of client requests —
-//! share one downstream call.
+//! share one downstream call. Past its TTL an entity is kept, for a bounded
+//! time, as a stale copy: served (and marked in the request's
+//! [`StaleMarks`](crate::context::StaleMarks)) when its service fails.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,18 +12,25 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::join_all;
 
-use crate::{CacheConfig, DownstreamError};
+use crate::{CacheConfig, DownstreamError, RequestContext, telemetry};
 
 /// Cache of one entity type keyed by id. Cheap to clone; a TTL of 0 disables it.
 #[derive(Clone)]
 pub struct EntityCache<V> {
+    /// What the stale marks and metrics call it, e.g. `product`.
+    kind: &'static str,
     entries: Option<moka::future::Cache<String, Arc<V>>>,
+    /// Every entity fetched, kept for TTL + stale time; only read when the
+    /// service fails.
+    stale: Option<moka::future::Cache<String, Arc<V>>>,
 }
 
 impl<V> std::fmt::Debug for EntityCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntityCache")
+            .field("kind", &self.kind)
             .field("entries", &self.entries.as_ref().map(|c| c.entry_count()))
+            .field("stale", &self.stale.as_ref().map(|c| c.entry_count()))
             .finish()
     }
 }
@@ -35,22 +44,34 @@ enum Miss {
 }
 
 impl<V: Send + Sync + 'static> EntityCache<V> {
-    pub fn new(config: &CacheConfig) -> Self {
-        let entries = (config.ttl_ms > 0 && config.max_entries > 0).then(|| {
+    /// `kind` names the entity in stale marks and metrics (`product`).
+    pub fn new(kind: &'static str, config: &CacheConfig) -> Self {
+        let enabled = config.ttl_ms > 0 && config.max_entries > 0;
+        let cache = |ttl_ms: u64| {
             moka::future::Cache::builder()
                 .max_capacity(config.max_entries)
-                .time_to_live(Duration::from_millis(config.ttl_ms))
+                .time_to_live(Duration::from_millis(ttl_ms))
                 .build()
-        });
-        Self { entries }
+        };
+        Self {
+            kind,
+            entries: enabled.then(|| cache(config.ttl_ms)),
+            stale: (enabled && config.stale_ms > 0)
+                .then(|| cache(config.ttl_ms.saturating_add(config.stale_ms))),
+        }
     }
 
     /// Values for `ids` (unknown ids are left out). Cached ids are served from
     /// memory; the rest are fetched by ONE call to `fetch_batch`, unless another
     /// request is already fetching some of them, in which case those are awaited
     /// rather than fetched again.
+    ///
+    /// When the fetch fails with the service's fault (unavailable, timed out,
+    /// circuit open, bad response) and every id it was for has a stale copy,
+    /// those are served instead and recorded in `ctx.stale`.
     pub async fn get_many<F, Fut>(
         &self,
+        ctx: &RequestContext,
         ids: &[String],
         fetch_batch: F,
     ) -> Result<HashMap<String, Arc<V>>, DownstreamError>
@@ -59,6 +80,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         Fut: Future<Output = Result<Vec<(String, V)>, DownstreamError>>,
     {
         let Some(entries) = &self.entries else {
+            telemetry::cache(self.kind, telemetry::CacheEvent::Miss);
             let fetched = fetch_batch(ids.to_vec()).await?;
             return Ok(fetched
                 .into_iter()
@@ -71,6 +93,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         for id in ids {
             match entries.get(id).await {
                 Some(value) => {
+                    telemetry::cache(self.kind, telemetry::CacheEvent::Hit);
                     found.insert(id.clone(), value);
                 }
                 None if !missing.contains(id) => missing.push(id.clone()),
@@ -79,6 +102,9 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         }
         if missing.is_empty() {
             return Ok(found);
+        }
+        for _ in &missing {
+            telemetry::cache(self.kind, telemetry::CacheEvent::Miss);
         }
 
         // One batch for all our misses, polled only if at least one of them is
@@ -97,13 +123,22 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             .shared();
         let lookups = missing.iter().map(|id| {
             let batch = batch.clone();
+            let stale = self.stale.as_ref();
             entries.try_get_with_by_ref(id.as_str(), async move {
                 match batch.await {
-                    Ok(values) => values.get(id).cloned().ok_or(Miss::Absent),
+                    Ok(values) => {
+                        let value = values.get(id).cloned().ok_or(Miss::Absent)?;
+                        if let Some(stale) = stale {
+                            stale.insert(id.clone(), Arc::clone(&value)).await;
+                        }
+                        Ok(value)
+                    }
                     Err(error) => Err(Miss::Failed(error)),
                 }
             })
         });
+        let mut failed = Vec::new();
+        let mut failure = None;
         for (id, result) in missing.iter().zip(join_all(lookups).await) {
             match result {
                 Ok(value) => {
@@ -111,16 +146,58 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 }
                 Err(miss) => match &*miss {
                     Miss::Absent => {}
-                    Miss::Failed(error) => return Err(error.clone()),
+                    Miss::Failed(error) => {
+                        failed.push(id);
+                        failure.get_or_insert_with(|| error.clone());
+                    }
                 },
             }
+        }
+        let Some(error) = failure else {
+            return Ok(found);
+        };
+        let stale = self.serve_stale(&failed, &error).await.ok_or(error)?;
+        for (id, value) in stale {
+            ctx.stale.record(self.kind, &id);
+            telemetry::cache(self.kind, telemetry::CacheEvent::Stale);
+            found.insert(id, value);
         }
         Ok(found)
     }
 
+    /// Stale copies of all of `ids`, if the failure is the service's and
+    /// each has one.
+    async fn serve_stale(
+        &self,
+        ids: &[&String],
+        error: &DownstreamError,
+    ) -> Option<Vec<(String, Arc<V>)>> {
+        let stale = self.stale.as_ref()?;
+        let service_failed = matches!(
+            error,
+            DownstreamError::Unavailable { .. }
+                | DownstreamError::Timeout { .. }
+                | DownstreamError::CircuitOpen { .. }
+                | DownstreamError::BadResponse { .. }
+        );
+        if !service_failed {
+            return None;
+        }
+        let mut copies = Vec::with_capacity(ids.len());
+        for id in ids {
+            copies.push(((*id).clone(), stale.get(*id).await?));
+        }
+        tracing::debug!(kind = self.kind, count = copies.len(), %error, "serving stale copies");
+        Some(copies)
+    }
+
+    /// Forgets `id`, its stale copy too (it is known to be out of date).
     pub async fn invalidate(&self, id: &str) {
         if let Some(entries) = &self.entries {
             entries.invalidate(id).await;
+        }
+        if let Some(stale) = &self.stale {
+            stale.invalidate(id).await;
         }
     }
 }

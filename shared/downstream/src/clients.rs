@@ -33,12 +33,12 @@ impl Downstream {
         Self {
             users: UserClient {
                 endpoint: endpoint(Service::User),
-                users: EntityCache::new(&config.cache),
-                wishlists: EntityCache::new(&config.cache),
+                users: EntityCache::new("user", &config.cache),
+                wishlists: EntityCache::new("wishlist", &config.cache),
             },
             products: ProductClient {
                 endpoint: endpoint(Service::Product),
-                products: EntityCache::new(&config.cache),
+                products: EntityCache::new("product", &config.cache),
             },
             orders: OrderClient {
                 endpoint: endpoint(Service::Order),
@@ -69,7 +69,7 @@ impl UserClient {
         ids: &[String],
     ) -> Result<HashMap<String, Arc<User>>> {
         self.users
-            .get_many(ids, |missing| async move {
+            .get_many(ctx, ids, |missing| async move {
                 let users = self.get_many(ctx, &missing).await?;
                 Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
             })
@@ -82,7 +82,7 @@ impl UserClient {
         let ids = [id.to_owned()];
         let mut found = self
             .wishlists
-            .get_many(&ids, |_| async move {
+            .get_many(ctx, &ids, |_| async move {
                 Ok(vec![(id.to_owned(), self.wishlist(ctx, id).await?)])
             })
             .await?;
@@ -205,7 +205,7 @@ impl ProductClient {
         ids: &[String],
     ) -> Result<HashMap<String, Arc<Product>>> {
         self.products
-            .get_many(ids, |missing| async move {
+            .get_many(ctx, ids, |missing| async move {
                 let products = self.get_many(ctx, &missing).await?;
                 Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
             })

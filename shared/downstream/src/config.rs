@@ -10,6 +10,7 @@ use crate::Service;
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 pub const DEFAULT_CACHE_TTL_MS: u64 = 30_000;
 pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
+pub const DEFAULT_CACHE_STALE_MS: u64 = 300_000;
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 pub const DEFAULT_RETRY_BASE_BACKOFF_MS: u64 = 25;
 pub const DEFAULT_RETRY_MAX_BACKOFF_MS: u64 = 250;
@@ -137,6 +138,9 @@ pub struct CacheConfig {
     pub ttl_ms: u64,
     /// Upper bound on entities kept per cache.
     pub max_entries: u64,
+    /// How long past its TTL an entity is kept to be served, marked stale,
+    /// when its service fails (stale-if-error); 0 turns that off.
+    pub stale_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -144,6 +148,7 @@ impl Default for CacheConfig {
         Self {
             ttl_ms: DEFAULT_CACHE_TTL_MS,
             max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            stale_ms: DEFAULT_CACHE_STALE_MS,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Per-request context every downstream call carries: the ids that let a call
 //! be traced back to the client request, and the signed-in viewer.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rand::Rng;
@@ -20,6 +22,9 @@ pub struct RequestContext {
     /// (retries and back-off included) ends by then; `None` bounds each call
     /// by its service's timeout only.
     pub deadline: Option<Instant>,
+    /// Entities served stale (their service failed) while answering this
+    /// request; shared by every clone of the context.
+    pub stale: StaleMarks,
 }
 
 impl RequestContext {
@@ -30,6 +35,7 @@ impl RequestContext {
             trace: TraceParent::new_root(),
             user_id: None,
             deadline: None,
+            stale: StaleMarks::default(),
         }
     }
 
@@ -54,6 +60,46 @@ impl RequestContext {
         self
     }
 }
+
+/// The entities one request was served from stale copies, as `kind:id`
+/// (e.g. `product:p1`), so that the response can say so. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct StaleMarks(Arc<Mutex<BTreeSet<String>>>);
+
+impl StaleMarks {
+    pub fn record(&self, kind: &str, id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(format!("{kind}:{id}"));
+    }
+
+    /// What was served stale so far, sorted.
+    pub fn list(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+}
+
+/// Equal when they hold the same marks.
+impl PartialEq for StaleMarks {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.list() == other.list()
+    }
+}
+
+impl Eq for StaleMarks {}
 
 /// A random 128-bit id in hex: unique enough to find one request in the logs.
 pub fn generate_request_id() -> String {

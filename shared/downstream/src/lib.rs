@@ -18,6 +18,6 @@ mod telemetry;
 
 pub use clients::Downstream;
 pub use config::{BreakerConfig, CacheConfig, DownstreamConfig, RetryConfig, ServiceConfig};
-pub use context::{RequestContext, TraceParent};
+pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;
 pub use service::Service;

@@ -60,3 +60,16 @@ pub(crate) fn retry(service: Service, granted: bool) {
 pub(crate) fn breaker_transition(service: Service, to: BreakerState) {
     let _ = (service, to);
 }
+
+/// What a cache lookup of one id did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheEvent {
+    Hit,
+    Miss,
+    /// Served a stale copy because the service failed.
+    Stale,
+}
+
+pub(crate) fn cache(kind: &'static str, event: CacheEvent) {
+    let _ = (kind, event);
+}

@@ -47,6 +47,7 @@ pub fn context_from_headers(headers: &HeaderMap) -> RequestContext {
         // The BFF sets it from its request deadline if it wants downstream
         // calls (and their retries) to respect it.
         deadline: None,
+        stale: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@ fn no_cache(config: &mut downstream::DownstreamConfig) {
     config.cache = CacheConfig {
         ttl_ms: 0,
         max_entries: 0,
+        ..CacheConfig::default()
     };
 }
 

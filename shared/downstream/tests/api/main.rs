@@ -8,6 +8,7 @@ mod deadlines;
 mod errors;
 mod loaders;
 mod retries;
+mod stale;
 
 use std::time::Duration;
 
