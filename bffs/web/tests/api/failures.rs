@@ -332,3 +332,20 @@ async fn an_order_line_whose_only_field_failed_is_still_an_object() {
         assert_eq!(item, &json!({ "product": null }), "{response:#}");
     }
 }
+
+#[tokio::test]
+async fn a_failing_product_service_serves_the_cached_product_marked_stale() {
+    let app = spawn_app_with(|config| config.downstream.cache.ttl_ms = 50).await;
+    let query = r#"{ product(id: "p1") { id name } }"#;
+    let fresh = app.query(query, json!({})).await;
+    assert_eq!(fresh["extensions"]["stale"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").status(503));
+    let stale = app.query(query, json!({})).await;
+    assert_eq!(stale["data"], fresh["data"]);
+    assert_eq!(stale["extensions"]["stale"], json!(["product:p1"]));
+    assert!(stale.get("errors").is_none(), "{stale}");
+}
