@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use bff_server::StartError;
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::{Config, ConfigError};
 use bff_server::error::BffError;
 use bff_server::graphql::{
     GraphQlEndpoint, graphql_error_response, person_or_anonymous, unreadable_request,
 };
+use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
 use serde_json::json;
 use tower_http::compression::CompressionLayer;
@@ -72,7 +72,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .with_state(state)
         // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
         .layer(CompressionLayer::new());
-    Ok(bff_server::front_door(routes, config, verifier))
+    Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
 }
 
 async fn graphql_post(

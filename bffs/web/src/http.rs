@@ -10,12 +10,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use bff_server::StartError;
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
 use bff_server::graphql::{
     GraphQlEndpoint, graphql_error_response, person_or_anonymous, unreadable_request,
 };
+use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
 
 use crate::schema::{MutationRoot, QueryRoot, RequestScope, build_schema};
@@ -39,7 +39,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .with_state(state);
-    Ok(bff_server::front_door(routes, config, verifier))
+    Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
 }
 
 async fn graphql_post(

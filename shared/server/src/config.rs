@@ -23,8 +23,8 @@ pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
-/// Rate limiting is off unless configured: enforcement lands in a later issue,
-/// and a default limit would surprise load tests against devstack.
+/// Rate limiting is off unless configured: a default limit would surprise
+/// load tests against devstack, and the right rate depends on the deployment.
 pub const DEFAULT_RATE_LIMIT_RPS: u32 = 0;
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 0;
 /// Deepest selection nesting a GraphQL operation may have (OWASP's usual 10–15).
@@ -56,6 +56,7 @@ pub const ENV_JWT_ISSUER: &str = "BFF_JWT_ISSUER";
 pub const ENV_JWT_AUDIENCE: &str = "BFF_JWT_AUDIENCE";
 pub const ENV_RATE_LIMIT_RPS: &str = "BFF_RATE_LIMIT_RPS";
 pub const ENV_RATE_LIMIT_BURST: &str = "BFF_RATE_LIMIT_BURST";
+pub const ENV_RATE_LIMIT_CLIENT_IP_HEADER: &str = "BFF_RATE_LIMIT_CLIENT_IP_HEADER";
 pub const ENV_BODY_LIMIT_BYTES: &str = "BFF_BODY_LIMIT_BYTES";
 pub const ENV_REQUEST_TIMEOUT_MS: &str = "BFF_REQUEST_TIMEOUT_MS";
 pub const ENV_LOG_FORMAT: &str = "BFF_LOG_FORMAT";
@@ -63,7 +64,7 @@ pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
 
 /// Every variable `Config::load` understands besides the five
 /// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
-const ENV_VARS: [&str; 14] = [
+const ENV_VARS: [&str; 15] = [
     ENV_CONFIG_FILE,
     ENV_LISTEN,
     ENV_PROFILE,
@@ -74,6 +75,7 @@ const ENV_VARS: [&str; 14] = [
     ENV_JWT_AUDIENCE,
     ENV_RATE_LIMIT_RPS,
     ENV_RATE_LIMIT_BURST,
+    ENV_RATE_LIMIT_CLIENT_IP_HEADER,
     ENV_BODY_LIMIT_BYTES,
     ENV_REQUEST_TIMEOUT_MS,
     ENV_LOG_FORMAT,
@@ -142,15 +144,22 @@ pub struct JwtConfig {
     pub leeway_secs: u64,
 }
 
-/// Per-client request rate limit; `0` in either field turns it off.
-/// Only carried for now: enforcement is a later issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Per-client request rate limit (a token bucket per client: the token's
+/// subject when signed in, the client IP otherwise); `0` in either field
+/// turns it off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Sustained requests per second per client (`BFF_RATE_LIMIT_RPS`).
     pub rps: u32,
-    /// Requests a client may send at once above the sustained rate (`BFF_RATE_LIMIT_BURST`).
+    /// Requests a client may send at once (the bucket's size) (`BFF_RATE_LIMIT_BURST`).
     pub burst: u32,
+    /// Header a trusted reverse proxy puts the client IP in, e.g.
+    /// `x-forwarded-for` (its right-most entry, the one the proxy added, is
+    /// used) (`BFF_RATE_LIMIT_CLIENT_IP_HEADER`). Unset: the peer address.
+    /// Only set it behind a proxy that always writes the header: otherwise
+    /// clients choose their own IP.
+    pub client_ip_header: Option<String>,
 }
 
 /// Abuse limits every GraphQL operation is checked against before it runs;
@@ -384,6 +393,10 @@ impl Config {
             ENV_RATE_LIMIT_BURST => {
                 self.rate_limit.burst = parse_value(ENV_RATE_LIMIT_BURST, value, "a whole number")?;
             }
+            ENV_RATE_LIMIT_CLIENT_IP_HEADER => {
+                self.rate_limit.client_ip_header =
+                    (!value.is_empty()).then(|| value.trim().to_ascii_lowercase());
+            }
             ENV_BODY_LIMIT_BYTES => {
                 self.body_limit_bytes = parse_value(ENV_BODY_LIMIT_BYTES, value, "bytes")?;
             }
@@ -412,6 +425,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.jwt.validate()?;
         self.graphql.validate()?;
+        self.rate_limit.validate()?;
         for service in Service::ALL {
             let settings = self.downstream.service(service);
             let key = || {
@@ -525,6 +539,7 @@ impl Default for RateLimitConfig {
         Self {
             rps: DEFAULT_RATE_LIMIT_RPS,
             burst: DEFAULT_RATE_LIMIT_BURST,
+            client_ip_header: None,
         }
     }
 }
@@ -532,6 +547,18 @@ impl Default for RateLimitConfig {
 impl RateLimitConfig {
     pub fn is_enabled(&self) -> bool {
         self.rps > 0 && self.burst > 0
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match &self.client_ip_header {
+            Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_err() => {
+                Err(ConfigError::Invalid {
+                    key: "BFF_RATE_LIMIT_CLIENT_IP_HEADER (rate_limit.client_ip_header)".into(),
+                    reason: format!("`{name}` is not a header name"),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Outermost first, each request passes: request context (request id,
 //! trace) → tracing → whole-request timeout → body limit → authentication →
-//! the BFF's routes, plus `/healthz` and `/readyz`.
+//! per-client rate limit (when configured) → the BFF's routes, plus
+//! `/healthz` and `/readyz`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +23,10 @@ use tracing::Level;
 use url::{Host, Url};
 
 use crate::auth::{JwtVerifier, authenticate};
-use crate::config::Config;
+use crate::config::{Config, RateLimitConfig};
 use crate::context::request_context;
 use crate::error::{BffError, ErrorBody, standard_error_body};
+use crate::rate_limit::{ClientRateLimit, RefusalShape, limit_rate};
 
 /// Upper bound on one readiness TCP connect: a healthy service answers a
 /// handshake in milliseconds, and orchestrators poll often.
@@ -38,6 +40,8 @@ pub struct FrontDoor {
     request_timeout: Duration,
     targets: Vec<ReadinessTarget>,
     error_body: ErrorBody,
+    rate_limit: RateLimitConfig,
+    graphql: bool,
 }
 
 /// One downstream service `/readyz` connects to.
@@ -73,7 +77,17 @@ impl FrontDoor {
             request_timeout: config.request_timeout(),
             targets,
             error_body: standard_error_body,
+            rate_limit: config.rate_limit.clone(),
+            graphql: false,
         }
+    }
+
+    /// The routes are a GraphQL API: a client over its rate limit gets a
+    /// GraphQL error (RATE_LIMITED, `extensions.retryAfterSecs`) rather
+    /// than the REST error body.
+    pub fn for_graphql(mut self) -> Self {
+        self.graphql = true;
+        self
     }
 
     /// Shape of the body of the errors the front door itself answers with
@@ -105,6 +119,12 @@ impl FrontDoor {
             bytes: self.body_limit_bytes,
             error_body: self.error_body,
         };
+        let shape = if self.graphql {
+            RefusalShape::GraphQl
+        } else {
+            RefusalShape::Rest(self.error_body)
+        };
+        let rate_limit = ClientRateLimit::new(&self.rate_limit, shape);
         let trace = TraceLayer::new_for_http()
             .make_span_with(|request: &Request| {
                 let request_id = request
@@ -139,7 +159,10 @@ impl FrontDoor {
             .layer(trace)
             .layer(middleware::from_fn_with_state(timeout, enforce_deadline))
             .layer(middleware::from_fn_with_state(limit, limit_body))
-            .layer(middleware::from_fn_with_state(self.verifier, authenticate));
+            .layer(middleware::from_fn_with_state(self.verifier, authenticate))
+            .option_layer(
+                rate_limit.map(|limit| middleware::from_fn_with_state(limit, limit_rate)),
+            );
 
         router
             .route("/healthz", get(healthz))

@@ -8,6 +8,7 @@ mod cbor;
 mod failures;
 mod helpers;
 mod polling;
+mod rate_limit;
 mod schema;
 mod settings;
 mod status;

@@ -107,3 +107,27 @@ async fn limits_follow_the_config() {
     let response = json_200(app.post_graphql(&nested(3), json!({}), None).await).await;
     assert!(data(&response)["product"]["relatedProducts"].is_array());
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_rate_limited() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.rate_limit.rps = 1;
+        config.rate_limit.burst = 1;
+    })
+    .await;
+    let query = "{ product(id: \"p1\") { id } }";
+    let response = app.query(query, json!({})).await;
+    assert_eq!(data(&response)["product"]["id"], "p1");
+    app.services.reset();
+    let response = app.post_graphql(query, json!({}), None).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    let error = only_error(&body);
+    assert_eq!(error["extensions"]["code"], "RATE_LIMITED");
+    assert_eq!(error["extensions"]["retryAfterSecs"], 1);
+    assert_eq!(app.downstream_total(), 0);
+    // A signed-in viewer is counted apart from the anonymous client.
+    let response = app.query_as("u1", query, json!({})).await;
+    assert_eq!(data(&response)["product"]["id"], "p1");
+}

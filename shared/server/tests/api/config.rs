@@ -48,7 +48,8 @@ fn defaults_need_only_a_secret() {
     assert_eq!(config.jwt.audience, "bff");
     assert_eq!(config.jwt.leeway_secs, 30);
     assert_eq!(config.jwt.jwks_url, None);
-    assert_eq!(config.rate_limit, RateLimitConfig { rps: 0, burst: 0 });
+    assert_eq!(config.rate_limit, RateLimitConfig::default());
+    assert_eq!((config.rate_limit.rps, config.rate_limit.burst), (0, 0));
     assert!(!config.rate_limit.is_enabled());
     assert_eq!(config.body_limit_bytes, 1024 * 1024);
     assert_eq!(config.body_limit_bytes, DEFAULT_BODY_LIMIT_BYTES);
@@ -112,7 +113,8 @@ fn every_variable_is_applied() {
         config.rate_limit,
         RateLimitConfig {
             rps: 50,
-            burst: 100
+            burst: 100,
+            client_ip_header: None,
         }
     );
     assert!(config.rate_limit.is_enabled());
@@ -176,7 +178,14 @@ burst = 20
     );
     assert_eq!(config.jwt.issuer, "file-issuer");
     assert_eq!(config.jwt.leeway_secs, 5);
-    assert_eq!(config.rate_limit, RateLimitConfig { rps: 10, burst: 20 });
+    assert_eq!(
+        config.rate_limit,
+        RateLimitConfig {
+            rps: 10,
+            burst: 20,
+            client_ip_header: None,
+        }
+    );
     // From the environment, over the file.
     assert_eq!(config.request_timeout_ms, 900);
     assert_eq!(

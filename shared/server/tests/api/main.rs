@@ -10,4 +10,5 @@ mod front_door;
 mod graphql;
 mod helpers;
 mod limits;
+mod rate_limit;
 mod serve;
