@@ -3,6 +3,7 @@
 
 mod breaker;
 mod cache;
+mod chaos;
 mod clients;
 mod deadlines;
 mod errors;
