@@ -16,7 +16,7 @@ use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::{Config, ConfigError};
 use bff_server::error::BffError;
 use bff_server::graphql::{
-    GraphQlEndpoint, graphql_error_response, person_or_anonymous, unreadable_request,
+    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
@@ -69,6 +69,8 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     };
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        // Refuses requests a browser could send cross-site unpreflighted.
+        .route_layer(axum::middleware::from_fn(prevent_csrf))
         .with_state(state)
         // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
         .layer(CompressionLayer::new());

@@ -13,7 +13,7 @@ use axum::{Extension, Router};
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
 use bff_server::graphql::{
-    GraphQlEndpoint, graphql_error_response, person_or_anonymous, unreadable_request,
+    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
@@ -38,6 +38,8 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     };
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        // Refuses requests a browser could send cross-site unpreflighted.
+        .route_layer(axum::middleware::from_fn(prevent_csrf))
         .with_state(state);
     Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
 }

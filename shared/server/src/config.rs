@@ -57,6 +57,7 @@ pub const ENV_JWT_AUDIENCE: &str = "BFF_JWT_AUDIENCE";
 pub const ENV_RATE_LIMIT_RPS: &str = "BFF_RATE_LIMIT_RPS";
 pub const ENV_RATE_LIMIT_BURST: &str = "BFF_RATE_LIMIT_BURST";
 pub const ENV_RATE_LIMIT_CLIENT_IP_HEADER: &str = "BFF_RATE_LIMIT_CLIENT_IP_HEADER";
+pub const ENV_CORS_ALLOWED_ORIGINS: &str = "BFF_CORS_ALLOWED_ORIGINS";
 pub const ENV_BODY_LIMIT_BYTES: &str = "BFF_BODY_LIMIT_BYTES";
 pub const ENV_REQUEST_TIMEOUT_MS: &str = "BFF_REQUEST_TIMEOUT_MS";
 pub const ENV_LOG_FORMAT: &str = "BFF_LOG_FORMAT";
@@ -64,7 +65,7 @@ pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
 
 /// Every variable `Config::load` understands besides the five
 /// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
-const ENV_VARS: [&str; 15] = [
+const ENV_VARS: [&str; 16] = [
     ENV_CONFIG_FILE,
     ENV_LISTEN,
     ENV_PROFILE,
@@ -76,6 +77,7 @@ const ENV_VARS: [&str; 15] = [
     ENV_RATE_LIMIT_RPS,
     ENV_RATE_LIMIT_BURST,
     ENV_RATE_LIMIT_CLIENT_IP_HEADER,
+    ENV_CORS_ALLOWED_ORIGINS,
     ENV_BODY_LIMIT_BYTES,
     ENV_REQUEST_TIMEOUT_MS,
     ENV_LOG_FORMAT,
@@ -105,6 +107,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Abuse limits of GraphQL operations (`[graphql]` in the config file).
     pub graphql: GraphQlConfig,
+    /// Browser origins allowed to call the API cross-origin.
+    pub cors: CorsConfig,
     /// Largest request body accepted; larger ones get 413 (`BFF_BODY_LIMIT_BYTES`).
     pub body_limit_bytes: usize,
     /// Deadline of a whole client request; past it the client gets 504 (`BFF_REQUEST_TIMEOUT_MS`).
@@ -218,6 +222,36 @@ impl GraphQlConfig {
     }
 }
 
+/// Cross-origin access for browsers. Empty (the default): no CORS headers,
+/// so browsers let no other origin read the answers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins such as `https://shop.example`
+    /// (`BFF_CORS_ALLOWED_ORIGINS`, comma-separated).
+    pub allowed_origins: Vec<String>,
+}
+
+impl CorsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for origin in &self.allowed_origins {
+            let is_origin = Url::parse(origin).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.origin().ascii_serialization() == *origin
+            });
+            if !is_origin {
+                return Err(ConfigError::Invalid {
+                    key: "BFF_CORS_ALLOWED_ORIGINS (cors.allowed_origins)".into(),
+                    reason: format!(
+                        "`{origin}` is not an origin like https://app.example (scheme, host, optional port; no path, no `*`)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -277,6 +311,7 @@ impl Config {
             jwt: JwtConfig::default(),
             rate_limit: RateLimitConfig::default(),
             graphql: GraphQlConfig::default(),
+            cors: CorsConfig::default(),
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             log_format: LogFormat::default(),
@@ -397,6 +432,14 @@ impl Config {
                 self.rate_limit.client_ip_header =
                     (!value.is_empty()).then(|| value.trim().to_ascii_lowercase());
             }
+            ENV_CORS_ALLOWED_ORIGINS => {
+                self.cors.allowed_origins = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|origin| !origin.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
             ENV_BODY_LIMIT_BYTES => {
                 self.body_limit_bytes = parse_value(ENV_BODY_LIMIT_BYTES, value, "bytes")?;
             }
@@ -426,6 +469,7 @@ impl Config {
         self.jwt.validate()?;
         self.graphql.validate()?;
         self.rate_limit.validate()?;
+        self.cors.validate()?;
         for service in Service::ALL {
             let settings = self.downstream.service(service);
             let key = || {

@@ -14,10 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, RequestExt, Router};
 use downstream::{RequestContext, Service};
-use http::{StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use url::{Host, Url};
@@ -25,12 +26,17 @@ use url::{Host, Url};
 use crate::auth::{JwtVerifier, authenticate};
 use crate::config::{Config, RateLimitConfig};
 use crate::context::request_context;
+use crate::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::error::{BffError, ErrorBody, standard_error_body};
+use crate::graphql::PREFLIGHT_HEADERS;
 use crate::rate_limit::{ClientRateLimit, RefusalShape, limit_rate};
 
 /// Upper bound on one readiness TCP connect: a healthy service answers a
 /// handshake in milliseconds, and orchestrators poll often.
 pub const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long a browser may cache a CORS preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Builds the front door once from the config; [`FrontDoor::wrap`] applies it.
 #[derive(Debug, Clone)]
@@ -42,6 +48,7 @@ pub struct FrontDoor {
     error_body: ErrorBody,
     rate_limit: RateLimitConfig,
     graphql: bool,
+    cors_origins: Vec<HeaderValue>,
 }
 
 /// One downstream service `/readyz` connects to.
@@ -79,6 +86,13 @@ impl FrontDoor {
             error_body: standard_error_body,
             rate_limit: config.rate_limit.clone(),
             graphql: false,
+            // `Config::validate` checked these are plain origins.
+            cors_origins: config
+                .cors
+                .allowed_origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok())
+                .collect(),
         }
     }
 
@@ -125,6 +139,7 @@ impl FrontDoor {
             RefusalShape::Rest(self.error_body)
         };
         let rate_limit = ClientRateLimit::new(&self.rate_limit, shape);
+        let cors = (!self.cors_origins.is_empty()).then(|| cors_layer(self.cors_origins));
         let trace = TraceLayer::new_for_http()
             .make_span_with(|request: &Request| {
                 let request_id = request
@@ -157,6 +172,8 @@ impl FrontDoor {
         let layers = ServiceBuilder::new()
             .layer(middleware::from_fn(request_context))
             .layer(trace)
+            // Preflights are answered here, before deadlines, auth and limits.
+            .option_layer(cors)
             .layer(middleware::from_fn_with_state(timeout, enforce_deadline))
             .layer(middleware::from_fn_with_state(limit, limit_body))
             .layer(middleware::from_fn_with_state(self.verifier, authenticate))
@@ -169,6 +186,26 @@ impl FrontDoor {
             .route("/readyz", get(move || readyz(Arc::clone(&targets))))
             .layer(layers)
     }
+}
+
+/// CORS for the allowed origins: the methods and headers the BFFs' clients
+/// send, and the response headers they may read.
+fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_NONE_MATCH,
+            REQUEST_ID_HEADER,
+            TRACEPARENT_HEADER,
+            PREFLIGHT_HEADERS[0].clone(),
+            PREFLIGHT_HEADERS[1].clone(),
+        ])
+        .expose_headers([REQUEST_ID_HEADER, header::RETRY_AFTER, header::ETAG])
+        .max_age(CORS_MAX_AGE)
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{DASHBOARD, apq_extension, gunzip, header, sha256, spawn_app, unbrotli};
+use crate::helpers::{
+    DASHBOARD, PREFLIGHT, apq_extension, gunzip, header, sha256, spawn_app, unbrotli,
+};
 
 /// A page of 20 cards: a body worth compressing.
 const CARDS: &str = "{ products(categoryId: \"electronics\") { items { id name price imageUrl rating hasDiscount } } }";
@@ -105,6 +107,7 @@ async fn persisted_gets_and_the_dashboard_are_compressed_too() {
     let get = app
         .client
         .get(app.url("/graphql"))
+        .header(PREFLIGHT.0, PREFLIGHT.1)
         .query(&[("extensions", apq_extension(&hash).to_string())]);
     let (encoding, body) = fetch(get, "gzip").await;
     assert_eq!(encoding.as_deref(), Some("gzip"));

@@ -18,6 +18,12 @@ use tokio::task::JoinHandle;
 /// 45 bytes: over the 32-byte minimum HS256 secret.
 pub(crate) const SECRET: &str = "mobile-bff-e2e-test-secret-0123456789-abcdefg";
 
+/// The header that tells the BFF's CSRF prevention a GET was not sent by a
+/// page on another site (a plain GET with no content type is what any page
+/// can make a browser send); Apollo's mobile clients send
+/// `x-apollo-operation-name`, web clients `apollo-require-preflight`.
+pub(crate) const PREFLIGHT: (&str, &str) = ("apollo-require-preflight", "true");
+
 /// The query the app's dashboard screen sends.
 pub(crate) const DASHBOARD: &str = "query Dashboard { dashboard { user { name avatarUrl } recentOrders { id status total date } notificationsCount } }";
 
@@ -114,7 +120,11 @@ impl TestApp {
     /// (objects JSON-encoded, as Apollo clients send them).
     pub(crate) async fn get(&self, body: Value, token: Option<&str>) -> reqwest::Response {
         let params = get_params(&body);
-        let request = self.client.get(self.url("/graphql")).query(&params);
+        let request = self
+            .client
+            .get(self.url("/graphql"))
+            .header(PREFLIGHT.0, PREFLIGHT.1)
+            .query(&params);
         let request = match token {
             Some(token) => request.bearer_auth(token),
             None => request,

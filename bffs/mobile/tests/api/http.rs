@@ -4,7 +4,7 @@
 use bff_server::Profile;
 use serde_json::{Value, json};
 
-use crate::helpers::{data, error_codes, header, spawn_app, spawn_app_with};
+use crate::helpers::{PREFLIGHT, data, error_codes, header, spawn_app, spawn_app_with};
 
 const INTROSPECTION: &str = "{ __schema { queryType { name } } }";
 
@@ -30,6 +30,7 @@ async fn unreadable_requests_get_a_json_400() {
     let response = app
         .client
         .get(app.url("/graphql?extensions=%7Bbroken"))
+        .header(PREFLIGHT.0, PREFLIGHT.1)
         .send()
         .await
         .unwrap();

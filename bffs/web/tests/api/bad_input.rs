@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_failed, assert_no_internals, data, error_codes, json_200, spawn_app};
+use crate::helpers::{
+    PREFLIGHT, assert_failed, assert_no_internals, data, error_codes, json_200, spawn_app,
+};
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
@@ -153,6 +155,7 @@ async fn get_serves_queries_but_not_mutations() {
     let response = app
         .client
         .get(app.url("/graphql"))
+        .header(PREFLIGHT.0, PREFLIGHT.1)
         .query(&[(
             "query",
             "{ product(id: \"p3\") { name price { formatted } } }",
@@ -175,6 +178,7 @@ async fn get_serves_queries_but_not_mutations() {
         let response = app
             .client
             .get(app.url("/graphql"))
+            .header(PREFLIGHT.0, PREFLIGHT.1)
             .bearer_auth(&token)
             .query(&[("query", query)])
             .send()
@@ -187,6 +191,7 @@ async fn get_serves_queries_but_not_mutations() {
     let response = app
         .client
         .get(app.url("/graphql"))
+        .header(PREFLIGHT.0, PREFLIGHT.1)
         .bearer_auth(&token)
         .query(&[
             (

@@ -13,6 +13,12 @@ use tokio::task::JoinHandle;
 /// 45 bytes: over the 32-byte minimum HS256 secret.
 pub(crate) const SECRET: &str = "web-bff-e2e-test-secret-0123456789-abcdefghij";
 
+/// The header that tells the BFF's CSRF prevention a GET was not sent by a
+/// page on another site (a plain GET with no content type is what any page
+/// can make a browser send); Apollo's mobile clients send
+/// `x-apollo-operation-name`, web clients `apollo-require-preflight`.
+pub(crate) const PREFLIGHT: (&str, &str) = ("apollo-require-preflight", "true");
+
 /// The web BFF in front of its own devstack. Dropping it stops both.
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,

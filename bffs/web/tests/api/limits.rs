@@ -131,3 +131,39 @@ async fn a_client_over_its_rate_gets_rate_limited() {
     let response = app.query_as("u1", query, json!({})).await;
     assert_eq!(data(&response)["product"]["id"], "p1");
 }
+
+#[tokio::test]
+async fn requests_a_page_could_forge_are_refused_without_a_downstream_call() {
+    let app = spawn_app().await;
+    let query = "{ product(id: \"p1\") { id } }";
+    let body = json!({ "query": query }).to_string();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let plain_get = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain_get.status(), 400);
+    assert_eq!(app.downstream_total(), 0);
+    // The same GET with Apollo's header runs.
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .header("x-apollo-operation-name", "Product")
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
+    let response = json_200(response).await;
+    assert_eq!(data(&response)["product"]["id"], "p1");
+}

@@ -19,11 +19,13 @@
 //! | any other type (`serde_json::Error`, `io::Error`, …) | "internal server error" | `INTERNAL_SERVER_ERROR` |
 //! | none (parse, validation, argument errors) | unchanged | none |
 
+mod csrf;
 mod endpoint;
 mod limits;
 mod nulls;
 mod scope;
 
+pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
 pub use endpoint::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
 pub use limits::{LimitError, OperationLimits, count_tokens};
 pub use nulls::{NullPropagation, SdlError};

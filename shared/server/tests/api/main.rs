@@ -5,6 +5,7 @@
 mod auth;
 mod config;
 mod context;
+mod csrf;
 mod errors;
 mod front_door;
 mod graphql;
