@@ -155,11 +155,11 @@ impl<'a> Call<'a> {
                 .min(deadline.saturating_duration_since(Instant::now()));
             if try_timeout.is_zero() {
                 tracing::debug!(%service, route, "request deadline passed before the call");
-                telemetry::call(service, route, telemetry::Outcome::Timeout, None);
+                telemetry::call(service, telemetry::Outcome::Timeout, None);
                 return Err(DownstreamError::Timeout { service });
             }
             let Some(permit) = endpoint.breaker.try_acquire() else {
-                telemetry::call(service, route, telemetry::Outcome::CircuitOpen, None);
+                telemetry::call(service, telemetry::Outcome::CircuitOpen, None);
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
@@ -175,7 +175,6 @@ impl<'a> Call<'a> {
             };
             telemetry::call(
                 service,
-                route,
                 telemetry::Outcome::of(&outcome),
                 Some(started.elapsed()),
             );

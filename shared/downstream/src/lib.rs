@@ -14,10 +14,11 @@ pub mod loaders;
 pub mod models;
 pub mod resilience;
 mod service;
-mod telemetry;
+pub mod telemetry;
 
 pub use clients::Downstream;
 pub use config::{BreakerConfig, CacheConfig, DownstreamConfig, RetryConfig, ServiceConfig};
 pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;
 pub use service::Service;
+pub use telemetry::describe_metrics;

@@ -243,6 +243,7 @@ pub(crate) struct Permit {
 
 impl CircuitBreaker {
     pub(crate) fn new(service: Service, config: &BreakerConfig) -> Self {
+        crate::telemetry::breaker_state(service, BreakerState::Closed);
         Self {
             inner: Arc::new(BreakerInner {
                 service,

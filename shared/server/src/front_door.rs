@@ -124,6 +124,8 @@ impl FrontDoor {
     /// its fallback) in the front-door layers. `router` must not define those
     /// two paths itself.
     pub fn wrap(self, router: Router) -> Router {
+        // Before any request, so that no downstream metric is lost.
+        crate::metrics::install_prometheus();
         let targets = Arc::new(self.targets);
         let timeout = Deadline {
             duration: self.request_timeout,
@@ -183,6 +185,7 @@ impl FrontDoor {
 
         router
             .route("/healthz", get(healthz))
+            .route("/metrics", get(crate::metrics::metrics))
             .route("/readyz", get(move || readyz(Arc::clone(&targets))))
             .layer(layers)
     }

@@ -19,6 +19,7 @@ pub mod context;
 pub mod error;
 mod front_door;
 pub mod graphql;
+pub mod metrics;
 mod rate_limit;
 mod run;
 mod serve;

@@ -10,6 +10,7 @@ mod fields;
 mod helpers;
 mod http;
 mod limits;
+mod metrics;
 mod mutations;
 mod pagination;
 mod propagation;
