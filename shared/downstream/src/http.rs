@@ -16,6 +16,8 @@ use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, telemetr
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const POOL_MAX_IDLE_PER_HOST: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Least time a retry must have left before the deadline to be worth making.
+const MIN_RETRY_TRY: Duration = Duration::from_millis(20);
 
 /// Builds the process-wide HTTP client. Call once at start-up and clone the
 /// result (it is an `Arc`); fails only when the TLS backend cannot start.
@@ -191,8 +193,9 @@ impl<'a> Call<'a> {
                 .retry
                 .backoff(retries)
                 .max(retry_after.unwrap_or_default());
-            // A retry that cannot even start before the deadline is pointless.
-            if Instant::now() + wait >= deadline {
+            // A retry without time for a real try would only turn the
+            // service's error into a timeout.
+            if Instant::now() + wait + MIN_RETRY_TRY >= deadline {
                 tracing::debug!(%service, route, ?wait, "no time left to retry");
                 return Err(error);
             }
