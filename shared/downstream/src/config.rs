@@ -236,3 +236,41 @@ impl DownstreamConfig {
             .unwrap_or(&self.breaker)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_setting_replaces_the_global_one_and_defaults_fill_the_rest() {
+        let config: DownstreamConfig = serde_json::from_value(serde_json::json!({
+            "retry": { "max_retries": 1 },
+            "breaker": { "open_ms": 1000 },
+            "product": {
+                "url": "http://127.0.0.1:7102",
+                "breaker": { "minimum_calls": 4 },
+            },
+        }))
+        .expect("valid settings");
+        assert_eq!(config.retry(Service::Product).max_retries, 1);
+        assert_eq!(config.breaker(Service::User).open_ms, 1_000);
+        let product = config.breaker(Service::Product);
+        assert_eq!(product.minimum_calls, 4);
+        assert_eq!(product.open_ms, DEFAULT_BREAKER_OPEN_MS);
+        assert_eq!(config.cache.stale_ms, DEFAULT_CACHE_STALE_MS);
+    }
+
+    #[test]
+    fn unknown_resilience_keys_are_refused() {
+        for bad in [
+            serde_json::json!({ "retry": { "max_retry": 1 } }),
+            serde_json::json!({ "breaker": { "threshold": 50 } }),
+            serde_json::json!({ "cache": { "stale": 1 } }),
+        ] {
+            assert!(
+                serde_json::from_value::<DownstreamConfig>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
