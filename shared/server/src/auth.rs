@@ -5,8 +5,9 @@
 //! anonymous or invalid caller may do (GraphQL: an `UNAUTHENTICATED` error;
 //! REST: 401 with `WWW-Authenticate: Bearer`).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
@@ -15,15 +16,19 @@ use downstream::RequestContext;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use url::Url;
 
-use crate::config::{ConfigError, JwtConfig};
+use crate::config::{ConfigError, JwtConfig, KeySource};
 use crate::error::BffError;
 
-/// The only algorithm accepted. Pinned here, never taken from the token, so
-/// `alg: none` or an algorithm switch cannot bypass the signature check.
-const ALGORITHM: Algorithm = Algorithm::HS256;
+/// What [`issue_dev_token`] signs with.
+const DEV_ALGORITHM: Algorithm = Algorithm::HS256;
+
+/// Deadline of one JWKS fetch.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The claim value that marks a device token.
 const DEVICE_KIND: &str = "device";
@@ -71,8 +76,10 @@ pub enum AuthError {
     MalformedHeader,
     #[error("the token is not a well-formed JWT")]
     Malformed,
-    #[error("the token is not signed with HS256")]
+    #[error("the token is not signed with an accepted algorithm")]
     WrongAlgorithm,
+    #[error("the token's key id (kid) is missing or not in the JWKS")]
+    UnknownKey,
     #[error("the token's signature does not verify")]
     BadSignature,
     #[error("the token has expired")]
@@ -149,17 +156,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Authentication {
     }
 }
 
-/// Verifies HS256 bearer tokens against one secret, issuer and audience.
+/// Verifies bearer tokens (RFC 8725): signature with a key from the
+/// configured source only (an HS256 secret, or a JWKS fetched from the
+/// configured URL; a token's `jku`, `x5u` or embedded keys are never used),
+/// algorithm from the configured list only, `exp`, `iss`, `aud` and `sub`
+/// required, `nbf` checked, with a small clock leeway.
 #[derive(Clone)]
 pub struct JwtVerifier {
-    key: DecodingKey,
+    /// Issuer, audience, required claims, leeway; `algorithms` is set per key.
     validation: Validation,
+    algorithms: Vec<Algorithm>,
+    keys: KeySet,
+}
+
+#[derive(Clone)]
+enum KeySet {
+    Secret(DecodingKey),
+    Jwks(Arc<Jwks>),
 }
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtVerifier")
-            .field("algorithm", &ALGORITHM)
+            .field("algorithms", &self.algorithms)
             .field("issuer", &self.validation.iss)
             .field("audience", &self.validation.aud)
             .finish_non_exhaustive()
@@ -179,12 +198,11 @@ struct Claims {
 }
 
 impl JwtVerifier {
+    /// A JWKS source starts fetching its keys at once when called inside a
+    /// tokio runtime (otherwise on the first token).
     pub fn from_config(config: &JwtConfig) -> Result<Self, ConfigError> {
-        let secret = config.validated_secret()?;
-        if config.jwks_url.is_some() {
-            tracing::warn!("BFF_JWKS_URL is set but not supported yet: only HS256 tokens verify");
-        }
-        let mut validation = Validation::new(ALGORITHM);
+        let algorithms = config.validated_algorithms()?;
+        let mut validation = Validation::new(algorithms[0]);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         // Without these in the required set jsonwebtoken would accept a token
@@ -193,13 +211,32 @@ impl JwtVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = config.leeway_secs;
+        let keys = match config.key_source()? {
+            KeySource::Secret(secret) => {
+                KeySet::Secret(DecodingKey::from_secret(secret.as_bytes()))
+            }
+            KeySource::Jwks(url) => {
+                let jwks = Arc::new(Jwks::new(
+                    url.clone(),
+                    algorithms.clone(),
+                    Duration::from_secs(config.jwks_min_refresh_secs),
+                )?);
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    let initial = Arc::clone(&jwks);
+                    tokio::spawn(async move { initial.refresh().await });
+                }
+                KeySet::Jwks(jwks)
+            }
+        };
         Ok(Self {
-            key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            algorithms,
+            keys,
         })
     }
 
-    /// The viewer a token stands for, or why it is refused.
+    /// The viewer a token stands for, or why it is refused, with the keys
+    /// at hand (a JWKS is not refetched; see [`JwtVerifier::verify_fresh`]).
     pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
         // Check the header first so a wrong algorithm is told apart from a bad
         // signature in the logs; the library enforces the same pin again.
@@ -207,11 +244,22 @@ impl JwtVerifier {
             tracing::debug!(%error, "undecodable token header");
             AuthError::Malformed
         })?;
-        if header.alg != ALGORITHM {
+        if !self.algorithms.contains(&header.alg) {
             return Err(AuthError::WrongAlgorithm);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|error| auth_error(error.into_kind()))?;
+        let data = match &self.keys {
+            KeySet::Secret(key) => self.decode(token, key, header.alg)?,
+            KeySet::Jwks(jwks) => {
+                let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
+                let keys = jwks.keys.read().unwrap_or_else(PoisonError::into_inner);
+                let (key, alg) = keys.get(kid).ok_or(AuthError::UnknownKey)?;
+                // A key serves its own algorithm only.
+                if *alg != header.alg {
+                    return Err(AuthError::WrongAlgorithm);
+                }
+                self.decode(token, key, *alg)?
+            }
+        };
         let claims = data.claims;
         let kind = match claims.kind.as_deref() {
             None | Some("user") => ViewerKind::User,
@@ -228,30 +276,182 @@ impl JwtVerifier {
         })
     }
 
-    /// Reads `Authorization: Bearer <token>` from `headers`.
+    fn decode(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        algorithm: Algorithm,
+    ) -> Result<jsonwebtoken::TokenData<Claims>, AuthError> {
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![algorithm];
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|error| auth_error(error.into_kind()))
+    }
+
+    /// Like [`JwtVerifier::verify`], but a token signed with a key the
+    /// cached JWKS lacks (a rotation) refetches the JWKS first, at most
+    /// once per `jwks_min_refresh_secs`.
+    pub async fn verify_fresh(&self, token: &str) -> Result<Viewer, AuthError> {
+        match (self.verify(token), &self.keys) {
+            (Err(AuthError::UnknownKey), KeySet::Jwks(jwks)) => {
+                jwks.refresh().await;
+                self.verify(token)
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// Reads `Authorization: Bearer <token>` from `headers` (keys at hand).
     pub fn authenticate(&self, headers: &HeaderMap) -> Authentication {
-        let mut values = headers.get_all(header::AUTHORIZATION).iter();
-        let Some(value) = values.next() else {
-            return Authentication::Anonymous;
-        };
-        // Two Authorization headers are ambiguous: refuse rather than pick one.
-        if values.next().is_some() {
-            return Authentication::Invalid(AuthError::MalformedHeader);
+        match bearer_token(headers) {
+            Ok(None) => Authentication::Anonymous,
+            Ok(Some(token)) => self.verify(token).into(),
+            Err(error) => Authentication::Invalid(error),
         }
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty());
-        match token {
-            None => Authentication::Invalid(AuthError::MalformedHeader),
-            Some(token) => match self.verify(token) {
-                Ok(viewer) => Authentication::Viewer(viewer),
-                Err(error) => Authentication::Invalid(error),
-            },
+    }
+
+    /// Like [`JwtVerifier::authenticate`], refetching a rotated JWKS.
+    pub async fn authenticate_fresh(&self, headers: &HeaderMap) -> Authentication {
+        match bearer_token(headers) {
+            Ok(None) => Authentication::Anonymous,
+            Ok(Some(token)) => self.verify_fresh(token).await.into(),
+            Err(error) => Authentication::Invalid(error),
         }
+    }
+}
+
+impl From<Result<Viewer, AuthError>> for Authentication {
+    fn from(result: Result<Viewer, AuthError>) -> Self {
+        match result {
+            Ok(viewer) => Authentication::Viewer(viewer),
+            Err(error) => Authentication::Invalid(error),
+        }
+    }
+}
+
+/// The bearer token of `headers`, `None` without an `Authorization` header.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    // Two Authorization headers are ambiguous: refuse rather than pick one.
+    if values.next().is_some() {
+        return Err(AuthError::MalformedHeader);
+    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .map(Some)
+        .ok_or(AuthError::MalformedHeader)
+}
+
+/// Keys from a JWKS endpoint, by `kid`.
+struct Jwks {
+    url: Url,
+    algorithms: Vec<Algorithm>,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
+    /// When the last fetch started; held during a fetch, so concurrent
+    /// requests with a new `kid` wait for one fetch instead of each making one.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    min_refresh: Duration,
+}
+
+impl Jwks {
+    fn new(
+        url: Url,
+        algorithms: Vec<Algorithm>,
+        min_refresh: Duration,
+    ) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .timeout(JWKS_FETCH_TIMEOUT)
+            // The configured URL is the only place keys come from.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| ConfigError::Invalid {
+                key: "BFF_JWKS_URL (jwt.jwks_url)".into(),
+                reason: format!("no HTTP client for it: {}", error.without_url()),
+            })?;
+        Ok(Self {
+            url,
+            algorithms,
+            http,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: tokio::sync::Mutex::new(None),
+            min_refresh,
+        })
+    }
+
+    /// Refetches the key set unless the last fetch is too recent. A failed
+    /// fetch keeps the keys we had.
+    async fn refresh(&self) {
+        let mut last_fetch = self.last_fetch.lock().await;
+        if last_fetch.is_some_and(|at| at.elapsed() < self.min_refresh) {
+            return;
+        }
+        *last_fetch = Some(Instant::now());
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "JWKS fetched");
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+            }
+            Err(error) => tracing::warn!(%error, "JWKS fetch failed; keeping the keys we had"),
+        }
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
+        let response = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|error| error.without_url().to_string())?;
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|error| error.without_url().to_string())?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            let Some(algorithm) = jwk_algorithm(jwk).filter(|alg| self.algorithms.contains(alg))
+            else {
+                tracing::debug!(%kid, "JWKS key skipped: not for an accepted algorithm");
+                continue;
+            };
+            match DecodingKey::from_jwk(jwk) {
+                Ok(key) => {
+                    keys.insert(kid, (key, algorithm));
+                }
+                Err(error) => tracing::warn!(%kid, %error, "JWKS key skipped: unusable"),
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// The one algorithm a JWKS key may verify: RSA keys RS256, P-256 keys
+/// ES256, declared `alg` permitting. Symmetric (`oct`) keys never: a JWKS
+/// is public.
+fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    let algorithm = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(params) if params.curve == EllipticCurve::P256 => {
+            Algorithm::ES256
+        }
+        _ => return None,
+    };
+    let declared = jwk.common.key_algorithm.map(|alg| format!("{alg:?}"));
+    match declared {
+        Some(declared) if declared != format!("{algorithm:?}") => None,
+        _ => Some(algorithm),
     }
 }
 
@@ -280,7 +480,7 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let authentication = verifier.authenticate(request.headers());
+    let authentication = verifier.authenticate_fresh(request.headers()).await;
     match &authentication {
         Authentication::Invalid(reason) => tracing::debug!(%reason, "bearer token refused"),
         Authentication::Viewer(viewer) => {
@@ -330,7 +530,7 @@ pub fn issue_dev_token(
     };
     // Serialising these plain fields and HMAC-signing cannot fail.
     jsonwebtoken::encode(
-        &Header::new(ALGORITHM),
+        &Header::new(DEV_ALGORITHM),
         &claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )

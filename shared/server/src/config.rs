@@ -13,12 +13,22 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use downstream::{DownstreamConfig, Service};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
 pub const DEFAULT_JWT_ISSUER: &str = "devstack";
 pub const DEFAULT_JWT_AUDIENCE: &str = "bff";
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
+/// An unknown `kid` refetches the JWKS at most this often, so forged kids
+/// cannot turn the BFF into a load generator against the identity provider.
+pub const DEFAULT_JWKS_MIN_REFRESH_SECS: u64 = 60;
+/// Algorithms accepted by default: HS256 with a secret; RS256 and ES256
+/// with a JWKS.
+pub const DEFAULT_SECRET_ALGORITHMS: [Algorithm; 1] = [Algorithm::HS256];
+pub const DEFAULT_JWKS_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+/// The asymmetric algorithms a JWKS key may be used with.
+pub const SUPPORTED_JWKS_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 /// HS256 keys shorter than the hash output (32 bytes) are brute-forceable.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -54,6 +64,7 @@ pub const ENV_JWT_SECRET: &str = "BFF_JWT_SECRET";
 pub const ENV_JWKS_URL: &str = "BFF_JWKS_URL";
 pub const ENV_JWT_ISSUER: &str = "BFF_JWT_ISSUER";
 pub const ENV_JWT_AUDIENCE: &str = "BFF_JWT_AUDIENCE";
+pub const ENV_JWT_ALGORITHMS: &str = "BFF_JWT_ALGORITHMS";
 pub const ENV_RATE_LIMIT_RPS: &str = "BFF_RATE_LIMIT_RPS";
 pub const ENV_RATE_LIMIT_BURST: &str = "BFF_RATE_LIMIT_BURST";
 pub const ENV_RATE_LIMIT_CLIENT_IP_HEADER: &str = "BFF_RATE_LIMIT_CLIENT_IP_HEADER";
@@ -65,7 +76,7 @@ pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
 
 /// Every variable `Config::load` understands besides the five
 /// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
-const ENV_VARS: [&str; 16] = [
+const ENV_VARS: [&str; 17] = [
     ENV_CONFIG_FILE,
     ENV_LISTEN,
     ENV_PROFILE,
@@ -74,6 +85,7 @@ const ENV_VARS: [&str; 16] = [
     ENV_JWKS_URL,
     ENV_JWT_ISSUER,
     ENV_JWT_AUDIENCE,
+    ENV_JWT_ALGORITHMS,
     ENV_RATE_LIMIT_RPS,
     ENV_RATE_LIMIT_BURST,
     ENV_RATE_LIMIT_CLIENT_IP_HEADER,
@@ -135,11 +147,19 @@ pub enum Profile {
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtConfig {
-    /// HS256 shared secret, at least 32 bytes (`BFF_JWT_SECRET`). Required.
+    /// HS256 shared secret, at least 32 bytes (`BFF_JWT_SECRET`). This or
+    /// `jwks_url` is required, not both.
     pub secret: Option<String>,
-    /// JWKS endpoint for RS256/ES256 tokens (`BFF_JWKS_URL`). Accepted and
-    /// stored, but not used yet: only HS256 is verified today.
+    /// JWKS endpoint for RS256/ES256 tokens (`BFF_JWKS_URL`): fetched at
+    /// start, cached, refetched on an unknown `kid` (at most every
+    /// `jwks_min_refresh_secs`). A token's own `jku`/`x5u` are never followed.
     pub jwks_url: Option<Url>,
+    /// Accepted signature algorithms, pinned here and never taken from the
+    /// token (`BFF_JWT_ALGORITHMS`, comma-separated). Default: HS256 with a
+    /// secret, RS256 and ES256 with a JWKS.
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// Least time between two JWKS fetches, in seconds.
+    pub jwks_min_refresh_secs: u64,
     /// Required `iss` claim (`BFF_JWT_ISSUER`).
     pub issuer: String,
     /// Required `aud` claim (`BFF_JWT_AUDIENCE`).
@@ -287,10 +307,12 @@ pub enum ConfigError {
     #[error("{var}: {reason}")]
     InvalidEnv { var: &'static str, reason: String },
     #[error(
-        "BFF_JWKS_URL is not supported yet (jwt.jwks_url): set BFF_JWT_SECRET to verify HS256 tokens"
+        "BFF_JWT_SECRET (jwt.secret) and BFF_JWKS_URL (jwt.jwks_url) are both set: set one, so that each token has exactly one way to verify"
     )]
-    JwksNotSupported,
-    #[error("BFF_JWT_SECRET (jwt.secret) is required: bearer tokens cannot be verified without it")]
+    BothJwtKeySources,
+    #[error(
+        "BFF_JWT_SECRET (jwt.secret) or BFF_JWKS_URL (jwt.jwks_url) is required: bearer tokens cannot be verified without one"
+    )]
     MissingJwtSecret,
     #[error(
         "BFF_JWT_SECRET (jwt.secret) is too short: {len} bytes, at least {MIN_JWT_SECRET_BYTES} are required"
@@ -422,6 +444,19 @@ impl Config {
             }
             ENV_JWT_ISSUER => self.jwt.issuer = value.to_owned(),
             ENV_JWT_AUDIENCE => self.jwt.audience = value.to_owned(),
+            ENV_JWT_ALGORITHMS => {
+                self.jwt.algorithms = if value.trim().is_empty() {
+                    None
+                } else {
+                    let parsed: Result<Vec<Algorithm>, _> = value
+                        .split(',')
+                        .map(|name| name.trim().parse::<Algorithm>())
+                        .collect();
+                    Some(parsed.map_err(|_| {
+                        invalid_env(ENV_JWT_ALGORITHMS, value, "a list such as RS256,ES256")
+                    })?)
+                };
+            }
             ENV_RATE_LIMIT_RPS => {
                 self.rate_limit.rps = parse_value(ENV_RATE_LIMIT_RPS, value, "a whole number")?;
             }
@@ -517,21 +552,51 @@ impl Config {
 }
 
 impl JwtConfig {
-    /// The HS256 secret, if it is present and long enough.
-    pub fn validated_secret(&self) -> Result<&str, ConfigError> {
-        let secret = match (&self.secret, &self.jwks_url) {
-            (Some(secret), _) => secret,
-            (None, Some(_)) => return Err(ConfigError::JwksNotSupported),
-            (None, None) => return Err(ConfigError::MissingJwtSecret),
-        };
-        if secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError::ShortJwtSecret { len: secret.len() });
+    /// Where keys come from: the HS256 secret (present and long enough) or
+    /// the JWKS URL; exactly one is set.
+    pub fn key_source(&self) -> Result<KeySource<'_>, ConfigError> {
+        match (&self.secret, &self.jwks_url) {
+            (Some(_), Some(_)) => Err(ConfigError::BothJwtKeySources),
+            (None, None) => Err(ConfigError::MissingJwtSecret),
+            (None, Some(url)) => Ok(KeySource::Jwks(url)),
+            (Some(secret), None) if secret.len() < MIN_JWT_SECRET_BYTES => {
+                Err(ConfigError::ShortJwtSecret { len: secret.len() })
+            }
+            (Some(secret), None) => Ok(KeySource::Secret(secret)),
         }
-        Ok(secret)
+    }
+
+    /// The accepted algorithms: configured or the key source's default,
+    /// checked to fit the key source (no HMAC with a JWKS, nothing but
+    /// HS256 with a secret).
+    pub fn validated_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
+        let source = self.key_source()?;
+        let (defaults, supported): (&[Algorithm], &[Algorithm]) = match source {
+            KeySource::Secret(_) => (&DEFAULT_SECRET_ALGORITHMS, &DEFAULT_SECRET_ALGORITHMS),
+            KeySource::Jwks(_) => (&DEFAULT_JWKS_ALGORITHMS, &SUPPORTED_JWKS_ALGORITHMS),
+        };
+        let algorithms = self.algorithms.clone().unwrap_or_else(|| defaults.to_vec());
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "BFF_JWT_ALGORITHMS (jwt.algorithms)".into(),
+            reason,
+        };
+        if algorithms.is_empty() {
+            return Err(invalid("must name at least one algorithm".into()));
+        }
+        if let Some(unsupported) = algorithms.iter().find(|alg| !supported.contains(alg)) {
+            return Err(invalid(format!(
+                "{unsupported:?} cannot be used with {}; supported: {supported:?}",
+                match source {
+                    KeySource::Secret(_) => "BFF_JWT_SECRET",
+                    KeySource::Jwks(_) => "BFF_JWKS_URL",
+                }
+            )));
+        }
+        Ok(algorithms)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.validated_secret()?;
+        self.validated_algorithms()?;
         if let Some(url) = &self.jwks_url {
             check_http_url(url).map_err(|reason| ConfigError::Invalid {
                 key: "BFF_JWKS_URL (jwt.jwks_url)".into(),
@@ -553,6 +618,15 @@ impl JwtConfig {
     }
 }
 
+/// Where the keys that verify bearer tokens come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource<'a> {
+    /// An HS256 shared secret.
+    Secret(&'a str),
+    /// A JWKS endpoint (RS256/ES256).
+    Jwks(&'a Url),
+}
+
 impl Default for JwtConfig {
     fn default() -> Self {
         Self {
@@ -561,6 +635,8 @@ impl Default for JwtConfig {
             issuer: DEFAULT_JWT_ISSUER.into(),
             audience: DEFAULT_JWT_AUDIENCE.into(),
             leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+            algorithms: None,
+            jwks_min_refresh_secs: DEFAULT_JWKS_MIN_REFRESH_SECS,
         }
     }
 }
@@ -574,6 +650,8 @@ impl fmt::Debug for JwtConfig {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_secs", &self.leeway_secs)
+            .field("algorithms", &self.algorithms)
+            .field("jwks_min_refresh_secs", &self.jwks_min_refresh_secs)
             .finish()
     }
 }

@@ -82,7 +82,7 @@ fn every_variable_is_applied() {
         ("BFF_DEVICE_SERVICE_URL", "http://10.0.0.5:85/base/"),
         ("BFF_DOWNSTREAM_TIMEOUT_MS", "750"),
         ("BFF_JWT_SECRET", SECRET),
-        ("BFF_JWKS_URL", "https://idp.example/.well-known/jwks.json"),
+        ("BFF_JWT_ALGORITHMS", "HS256"),
         ("BFF_JWT_ISSUER", "https://idp.example"),
         ("BFF_JWT_AUDIENCE", "web"),
         ("BFF_RATE_LIMIT_RPS", "50"),
@@ -104,8 +104,8 @@ fn every_variable_is_applied() {
     assert_eq!(config.downstream.timeout_ms, 750);
     assert_eq!(config.jwt.secret.as_deref(), Some(SECRET));
     assert_eq!(
-        config.jwt.jwks_url.as_ref().map(|url| url.as_str()),
-        Some("https://idp.example/.well-known/jwks.json")
+        config.jwt.algorithms,
+        Some(vec![jsonwebtoken::Algorithm::HS256])
     );
     assert_eq!(config.jwt.issuer, "https://idp.example");
     assert_eq!(config.jwt.audience, "web");
@@ -315,12 +315,36 @@ fn a_short_secret_is_refused_without_echoing_it() {
 }
 
 #[test]
-fn jwks_without_a_secret_is_not_supported_yet() {
-    let message = load_err(&[("BFF_JWKS_URL", "https://idp.example/jwks.json")]);
-    assert!(
-        message.contains("BFF_JWKS_URL is not supported yet"),
-        "{message}"
+fn a_jwks_url_replaces_the_secret_never_joins_it() {
+    let config = load(&[
+        ("BFF_JWKS_URL", "https://idp.example/.well-known/jwks.json"),
+        ("BFF_JWT_ALGORITHMS", "ES256, RS256"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.jwt.jwks_url.as_ref().map(|url| url.as_str()),
+        Some("https://idp.example/.well-known/jwks.json")
     );
+    assert_eq!(
+        config.jwt.algorithms,
+        Some(vec![
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::Algorithm::RS256
+        ])
+    );
+    assert_eq!(config.jwt.jwks_min_refresh_secs, 60);
+    let message = load_err(&[
+        ("BFF_JWT_SECRET", SECRET),
+        ("BFF_JWKS_URL", "https://idp.example/jwks.json"),
+    ]);
+    assert!(message.contains("both set"), "{message}");
+    let message = load_err(&[
+        ("BFF_JWKS_URL", "https://idp.example/jwks.json"),
+        ("BFF_JWT_ALGORITHMS", "HS256"),
+    ]);
+    assert!(message.contains("jwt.algorithms"), "{message}");
+    let message = load_err(&[("BFF_JWT_SECRET", SECRET), ("BFF_JWT_ALGORITHMS", "none")]);
+    assert!(message.contains("BFF_JWT_ALGORITHMS"), "{message}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod errors;
 mod front_door;
 mod graphql;
 mod helpers;
+mod jwks;
 mod limits;
 mod rate_limit;
 mod serve;

@@ -1,0 +1,401 @@
+//! RFC 8725 hardening: leeway edges, `jku`/`x5u` never followed, and
+//! RS256/ES256 keys from a JWKS endpoint (cached, refetched on an unknown
+//! `kid` at most once per interval, rotation).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bff_server::JwtVerifier;
+use bff_server::auth::AuthError;
+use bff_server::config::JwtConfig;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    AUDIENCE, ISSUER, SECRET, TestServer, now, spawn, test_config, token, user_claims, verifier,
+};
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+fn verify(token: &str) -> Result<bff_server::Viewer, AuthError> {
+    verifier(&test_config()).verify(token)
+}
+
+#[test]
+fn the_leeway_is_30_seconds_on_exp() {
+    let expired_29 = with(user_claims("u"), "exp", json!(now() - 29));
+    assert!(verify(&token(&expired_29)).is_ok());
+    let expired_31 = with(user_claims("u"), "exp", json!(now() - 31));
+    assert_eq!(verify(&token(&expired_31)), Err(AuthError::Expired));
+}
+
+#[test]
+fn the_leeway_is_30_seconds_on_nbf() {
+    let soon = with(user_claims("u"), "nbf", json!(now() + 29));
+    assert!(verify(&token(&soon)).is_ok());
+    let later = with(user_claims("u"), "nbf", json!(now() + 31));
+    assert_eq!(verify(&token(&later)), Err(AuthError::NotYetValid));
+}
+
+/// A P-256 key pair: signs ES256 tokens, and its public half as a JWK.
+struct EcKey {
+    kid: String,
+    pkcs8: Vec<u8>,
+    public: Vec<u8>,
+}
+
+impl EcKey {
+    fn generate(kid: &str) -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        Self {
+            kid: kid.into(),
+            pkcs8: pkcs8.as_ref().to_vec(),
+            public: pair.public_key().as_ref().to_vec(),
+        }
+    }
+
+    /// `{"kty":"EC","crv":"P-256",...}`; the point is 0x04 ‖ x ‖ y.
+    fn jwk(&self) -> Value {
+        json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&self.public[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&self.public[33..65]),
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        self.sign_with(claims, |_| {})
+    }
+
+    fn sign_with(&self, claims: &Value, tweak: impl FnOnce(&mut Header)) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        tweak(&mut header);
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
+    }
+}
+
+/// A tiny identity provider: serves whatever key set it is given, counting fetches.
+struct Idp {
+    server: TestServer,
+    keys: Arc<Mutex<Value>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Idp {
+    async fn serving(keys: &[&EcKey]) -> Self {
+        let set = Arc::new(Mutex::new(Value::Null));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (Arc::clone(&set), Arc::clone(&fetches));
+        let router = Router::new().route(
+            "/jwks.json",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = served.lock().unwrap().clone();
+                async move { axum::Json(body) }
+            }),
+        );
+        let idp = Self {
+            server: spawn(router).await,
+            keys: set,
+            fetches,
+        };
+        idp.serve(keys);
+        idp
+    }
+
+    fn serve(&self, keys: &[&EcKey]) {
+        let keys: Vec<Value> = keys.iter().map(|key| key.jwk()).collect();
+        *self.keys.lock().unwrap() = json!({ "keys": keys });
+    }
+
+    fn url(&self) -> String {
+        self.server.url("/jwks.json")
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    fn config(&self, min_refresh_secs: u64) -> JwtConfig {
+        JwtConfig {
+            jwks_url: Some(self.url().parse().unwrap()),
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            jwks_min_refresh_secs: min_refresh_secs,
+            ..JwtConfig::default()
+        }
+    }
+}
+
+/// Waits for the fetch the verifier starts on its own.
+async fn started(config: &JwtConfig, idp: &Idp) -> JwtVerifier {
+    let verifier = JwtVerifier::from_config(config).unwrap();
+    for _ in 0..100 {
+        if idp.fetches() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(idp.fetches(), 1, "no JWKS fetch at start");
+    verifier
+}
+
+#[tokio::test]
+async fn es256_tokens_verify_with_keys_from_the_jwks() {
+    let key = EcKey::generate("k1");
+    let idp = Idp::serving(&[&key]).await;
+    let verifier = started(&idp.config(60), &idp).await;
+    let viewer = verifier
+        .verify_fresh(&key.sign(&user_claims("u-7")))
+        .await
+        .unwrap();
+    assert_eq!(viewer.user_id, "u-7");
+    // Cached: many tokens, no more fetches.
+    for _ in 0..5 {
+        assert!(
+            verifier
+                .verify_fresh(&key.sign(&user_claims("u")))
+                .await
+                .is_ok()
+        );
+    }
+    assert_eq!(idp.fetches(), 1);
+}
+
+#[tokio::test]
+async fn tampered_signatures_wrong_kids_and_claims_are_refused() {
+    let key = EcKey::generate("k1");
+    let idp = Idp::serving(&[&key]).await;
+    let verifier = started(&idp.config(60), &idp).await;
+
+    let original = key.sign(&user_claims("u-1"));
+    let (rest, signature) = original.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    bytes[10] ^= 1;
+    let tampered = format!("{rest}.{}", URL_SAFE_NO_PAD.encode(bytes));
+    assert_eq!(
+        verifier.verify_fresh(&tampered).await,
+        Err(AuthError::BadSignature)
+    );
+
+    let wrong_kid = key.sign_with(&user_claims("u"), |header| header.kid = Some("nope".into()));
+    assert_eq!(
+        verifier.verify_fresh(&wrong_kid).await,
+        Err(AuthError::UnknownKey)
+    );
+    let no_kid = key.sign_with(&user_claims("u"), |header| header.kid = None);
+    assert_eq!(
+        verifier.verify_fresh(&no_kid).await,
+        Err(AuthError::UnknownKey)
+    );
+
+    // Another key under a known kid: its signature does not verify.
+    let impostor = EcKey::generate("k1");
+    assert_eq!(
+        verifier
+            .verify_fresh(&impostor.sign(&user_claims("u")))
+            .await,
+        Err(AuthError::BadSignature)
+    );
+
+    let mut no_aud = user_claims("u");
+    no_aud.as_object_mut().unwrap().remove("aud");
+    assert_eq!(
+        verifier.verify_fresh(&key.sign(&no_aud)).await,
+        Err(AuthError::MissingClaim("aud".into()))
+    );
+    let future = with(user_claims("u"), "nbf", json!(now() + 3600));
+    assert_eq!(
+        verifier.verify_fresh(&key.sign(&future)).await,
+        Err(AuthError::NotYetValid)
+    );
+    let expired = with(user_claims("u"), "exp", json!(now() - 31));
+    assert_eq!(
+        verifier.verify_fresh(&key.sign(&expired)).await,
+        Err(AuthError::Expired)
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_accepted_after_one_refetch() {
+    let old = EcKey::generate("2026-10");
+    let new = EcKey::generate("2026-11");
+    let idp = Idp::serving(&[&old]).await;
+    let verifier = started(&idp.config(0), &idp).await;
+    assert!(
+        verifier
+            .verify_fresh(&old.sign(&user_claims("u")))
+            .await
+            .is_ok()
+    );
+
+    idp.serve(&[&new]);
+    let viewer = verifier
+        .verify_fresh(&new.sign(&user_claims("u-new")))
+        .await
+        .unwrap();
+    assert_eq!(viewer.user_id, "u-new");
+    assert_eq!(idp.fetches(), 2);
+    // The old key is gone with the old set.
+    assert_eq!(
+        verifier.verify_fresh(&old.sign(&user_claims("u"))).await,
+        Err(AuthError::UnknownKey)
+    );
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_at_most_once_per_interval() {
+    let old = EcKey::generate("old");
+    let new = EcKey::generate("new");
+    let idp = Idp::serving(&[&old]).await;
+    let verifier = started(&idp.config(60), &idp).await;
+    idp.serve(&[&new]);
+    // Within the minute after the start-up fetch: no refetch, however many
+    // forged or new kids arrive.
+    for _ in 0..10 {
+        assert_eq!(
+            verifier.verify_fresh(&new.sign(&user_claims("u"))).await,
+            Err(AuthError::UnknownKey)
+        );
+    }
+    assert_eq!(idp.fetches(), 1);
+}
+
+#[tokio::test]
+async fn jku_and_x5u_are_never_followed() {
+    let trusted = EcKey::generate("k1");
+    let idp = Idp::serving(&[&trusted]).await;
+    let attacker_key = EcKey::generate("evil");
+    let attacker = Idp::serving(&[&attacker_key]).await;
+    let verifier = started(&idp.config(0), &idp).await;
+    let forged = attacker_key.sign_with(&user_claims("admin"), |header| {
+        header.jku = Some(attacker.url());
+        header.x5u = Some(attacker.url());
+    });
+    assert_eq!(
+        verifier.verify_fresh(&forged).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert_eq!(attacker.fetches(), 0);
+
+    // The same for an HS256 verifier: the header's URLs mean nothing.
+    let mut header = Header::new(Algorithm::HS256);
+    header.jku = Some(attacker.url());
+    let hs = jsonwebtoken::encode(
+        &header,
+        &user_claims("u"),
+        &EncodingKey::from_secret(b"attacker-chosen-secret-0123456789abcdef"),
+    )
+    .unwrap();
+    assert_eq!(verify(&hs), Err(AuthError::BadSignature));
+    assert_eq!(attacker.fetches(), 0);
+}
+
+#[tokio::test]
+async fn hmac_tokens_are_refused_by_a_jwks_verifier() {
+    let key = EcKey::generate("k1");
+    let idp = Idp::serving(&[&key]).await;
+    let verifier = started(&idp.config(0), &idp).await;
+    // HS/RS confusion: the public key as an HMAC secret.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("k1".into());
+    let confused = jsonwebtoken::encode(
+        &header,
+        &user_claims("u"),
+        &EncodingKey::from_secret(&key.public),
+    )
+    .unwrap();
+    assert_eq!(
+        verifier.verify_fresh(&confused).await,
+        Err(AuthError::WrongAlgorithm)
+    );
+    // And a symmetric key published in the JWKS is never used.
+    *idp.keys.lock().unwrap() = json!({ "keys": [
+        { "kty": "oct", "kid": "shared", "k": URL_SAFE_NO_PAD.encode(SECRET) }
+    ] });
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("shared".into());
+    let hs = jsonwebtoken::encode(
+        &header,
+        &user_claims("u"),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        verifier.verify_fresh(&hs).await,
+        Err(AuthError::WrongAlgorithm)
+    );
+    // A secret verifier refuses asymmetric tokens.
+    assert_eq!(
+        verify(&key.sign(&user_claims("u"))),
+        Err(AuthError::WrongAlgorithm)
+    );
+}
+
+#[tokio::test]
+async fn algorithms_are_pinned_by_config() {
+    let key = EcKey::generate("k1");
+    let idp = Idp::serving(&[&key]).await;
+    let mut config = idp.config(0);
+    config.algorithms = Some(vec![Algorithm::RS256]);
+    let verifier = JwtVerifier::from_config(&config).unwrap();
+    assert_eq!(
+        verifier.verify_fresh(&key.sign(&user_claims("u"))).await,
+        Err(AuthError::WrongAlgorithm)
+    );
+    // HMAC with a JWKS, or anything but HS256 with a secret: refused at start.
+    config.algorithms = Some(vec![Algorithm::HS256]);
+    assert!(JwtVerifier::from_config(&config).is_err());
+    let secret = JwtConfig {
+        secret: Some(SECRET.into()),
+        algorithms: Some(vec![Algorithm::RS256]),
+        ..JwtConfig::default()
+    };
+    let error = JwtVerifier::from_config(&secret).unwrap_err().to_string();
+    assert!(error.contains("jwt.algorithms"), "{error}");
+    // Both key sources at once: refused.
+    let both = JwtConfig {
+        secret: Some(SECRET.into()),
+        ..idp.config(0)
+    };
+    let error = JwtVerifier::from_config(&both).unwrap_err().to_string();
+    assert!(error.contains("both set"), "{error}");
+}
+
+#[tokio::test]
+async fn the_front_door_refetches_for_a_rotated_key() {
+    let old = EcKey::generate("old");
+    let new = EcKey::generate("new");
+    let idp = Idp::serving(&[&old]).await;
+    let mut config = test_config();
+    config.jwt = idp.config(0);
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt).unwrap());
+    let server =
+        spawn(bff_server::FrontDoor::new(&config, verifier).wrap(crate::helpers::probe_routes()))
+            .await;
+    idp.serve(&[&new]);
+    let response = server
+        .client
+        .get(server.url("/private"))
+        .bearer_auth(new.sign(&user_claims("rotated")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["hello"], "rotated");
+}
