@@ -57,6 +57,18 @@ impl Viewer {
         self.roles.iter().any(|r| r == role)
     }
 
+    /// The authorization check for handlers and resolvers (see also
+    /// `graphql::RoleGuard`): FORBIDDEN unless the viewer holds `role`.
+    pub fn require_role(&self, role: &str) -> Result<(), BffError> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(BffError::Forbidden(format!(
+                "the `{role}` role is required"
+            )))
+        }
+    }
+
     /// The user id, unless the viewer is a device.
     pub fn as_user(&self) -> Option<&str> {
         (self.kind == ViewerKind::User).then_some(self.user_id.as_str())

@@ -29,7 +29,7 @@ pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
 pub use endpoint::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
 pub use limits::{LimitError, OperationLimits, count_tokens};
 pub use nulls::{NullPropagation, SdlError};
-pub use scope::{RequestScope, SchemaLimits, is_included, selected_fields};
+pub use scope::{RequestScope, RoleGuard, SchemaLimits, is_included, selected_fields};
 
 use std::future::Future;
 use std::pin::Pin;

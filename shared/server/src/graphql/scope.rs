@@ -46,6 +46,37 @@ impl RequestScope {
     }
 }
 
+/// Resolver guard: the signed-in viewer must hold `role` (the token's
+/// `roles` claim); FORBIDDEN otherwise, UNAUTHENTICATED without a viewer.
+///
+/// ```ignore
+/// #[graphql(guard = "RoleGuard::new(\"support\")")]
+/// async fn any_order(&self, ctx: &Context<'_>, id: ID) -> Result<Order> { ... }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RoleGuard {
+    role: String,
+}
+
+impl RoleGuard {
+    pub fn new(role: impl Into<String>) -> Self {
+        Self { role: role.into() }
+    }
+}
+
+impl async_graphql::Guard for RoleGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let viewer = ctx
+            .data_opt::<RequestScope>()
+            .and_then(|scope| scope.viewer.as_ref());
+        let outcome = match viewer {
+            None => Err(BffError::Unauthenticated),
+            Some(viewer) => viewer.require_role(&self.role),
+        };
+        outcome.map_err(|error| async_graphql::ErrorExtensions::extend(&error))
+    }
+}
+
 /// A schema's limits and switches.
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaLimits {

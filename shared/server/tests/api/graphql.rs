@@ -161,3 +161,71 @@ async fn unexpected_errors_carry_the_request_id() {
     let error = error_at(&response, "missing");
     assert!(error["extensions"].get("requestId").is_none(), "{error}");
 }
+
+struct Admin;
+
+#[Object]
+impl Admin {
+    #[graphql(guard = "bff_server::graphql::RoleGuard::new(\"admin\")")]
+    /// Nullable, so a refusal nulls only this field.
+    async fn secret(&self) -> Option<&str> {
+        Some("only for admins")
+    }
+
+    async fn open(&self) -> &str {
+        "for everyone"
+    }
+}
+
+#[tokio::test]
+async fn role_guards_answer_forbidden_or_unauthenticated() {
+    use bff_server::graphql::{GraphQlEndpoint, RequestScope};
+    use bff_server::{Viewer, ViewerKind};
+
+    let schema = Schema::build(Admin, EmptyMutation, EmptySubscription).finish();
+    let endpoint = GraphQlEndpoint::new(schema, false).unwrap();
+    let run = |roles: Option<Vec<&'static str>>| {
+        let endpoint = endpoint.clone();
+        async move {
+            let ctx = bff_server::context::context_from_headers(&http::HeaderMap::new());
+            let http = downstream::http::build_http_client().unwrap();
+            let downstream =
+                downstream::Downstream::new(&downstream::DownstreamConfig::default(), http);
+            let viewer = roles.map(|roles| Viewer {
+                user_id: "u1".into(),
+                roles: roles.into_iter().map(str::to_owned).collect(),
+                kind: ViewerKind::User,
+            });
+            let request = async_graphql::Request::new("{ open secret }")
+                .data(RequestScope::new(downstream, ctx, viewer));
+            serde_json::to_value(endpoint.execute(request).await).unwrap()
+        }
+    };
+    let response = run(Some(vec!["support", "admin"])).await;
+    assert_eq!(response["data"]["secret"], "only for admins", "{response}");
+
+    let response = run(Some(vec!["support"])).await;
+    let error = error_at(&response, "secret");
+    assert_eq!(error["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(error["message"], "forbidden: the `admin` role is required");
+    assert_eq!(response["data"]["open"], "for everyone");
+
+    let response = run(None).await;
+    assert_eq!(
+        error_at(&response, "secret")["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+}
+
+#[test]
+fn require_role_is_forbidden_without_the_role() {
+    let viewer = bff_server::Viewer {
+        user_id: "u1".into(),
+        roles: vec!["support".into()],
+        kind: bff_server::ViewerKind::User,
+    };
+    assert!(viewer.require_role("support").is_ok());
+    let error = viewer.require_role("admin").unwrap_err();
+    assert_eq!(error.code(), bff_server::ErrorCode::Forbidden);
+    assert_eq!(error.http_status(), 403);
+}
