@@ -1,8 +1,12 @@
 //! The HTTP plumbing under every typed client: one shared `reqwest::Client`,
 //! contract-aware status mapping, deadlines and the propagated headers.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 
 use reqwest::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
@@ -33,6 +37,12 @@ pub fn build_http_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// The body of a GET several callers wait for.
+type Flight = Shared<BoxFuture<'static, Result<Arc<[u8]>, DownstreamError>>>;
+
+/// GETs in flight, by viewer and URL.
+type Flights = Arc<Mutex<HashMap<String, Flight>>>;
+
 /// One downstream service: where it lives and how long a call may take.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
@@ -42,6 +52,7 @@ pub(crate) struct Endpoint {
     http: reqwest::Client,
     retry: Arc<RetryPolicy>,
     breaker: CircuitBreaker,
+    in_flight: Flights,
 }
 
 /// A request being built against an [`Endpoint`].
@@ -70,6 +81,7 @@ impl Endpoint {
             http,
             retry: Arc::new(RetryPolicy::new(config.retry(service))),
             breaker: CircuitBreaker::new(service, config.breaker(service)),
+            in_flight: Flights::default(),
         }
     }
 
@@ -113,18 +125,101 @@ impl<'a> Call<'a> {
         self
     }
 
-    /// Sends the call and decodes a JSON body.
+    /// Sends the call and decodes a JSON body. Identical GETs in flight at
+    /// the same time (same URL, same viewer) share one call.
     pub(crate) async fn fetch<T: DeserializeOwned>(
         self,
         ctx: &RequestContext,
     ) -> Result<T, DownstreamError> {
         let service = self.endpoint.service;
         let route = self.route;
-        let bytes = self.send(ctx).await?;
-        serde_json::from_slice(bytes.as_ref()).map_err(|error| {
-            tracing::warn!(%service, route, %error, "downstream response breaks the contract");
-            DownstreamError::BadResponse { service }
-        })
+        let decode = |bytes: &[u8]| {
+            serde_json::from_slice(bytes).map_err(|error| {
+                tracing::warn!(%service, route, %error, "downstream response breaks the contract");
+                DownstreamError::BadResponse { service }
+            })
+        };
+        if self.method == Method::GET && self.body.is_none() {
+            decode(&self.send_coalesced(ctx).await?)
+        } else {
+            decode(self.send(ctx).await?.as_ref())
+        }
+    }
+
+    /// [`Call::send`], shared with identical GETs already in flight. The
+    /// shared call runs as its own task (bounded by the deadline of the
+    /// caller that started it), so a caller that gives up cancels no one
+    /// else. A caller that joined a call which then timed out still has its
+    /// own time left: it then makes its own call.
+    async fn send_coalesced(self, ctx: &RequestContext) -> Result<Arc<[u8]>, DownstreamError> {
+        let endpoint = self.endpoint;
+        let service = endpoint.service;
+        let deadline = ctx
+            .deadline
+            .unwrap_or_else(|| Instant::now() + endpoint.timeout);
+        let key = format!("{}\n{}", ctx.user_id.as_deref().unwrap_or(""), self.url);
+        let (flight, joined) = {
+            let mut flights = endpoint
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match flights.get(&key) {
+                Some(flight) => (flight.clone(), true),
+                None => {
+                    let flight = self.spawn_flight(ctx, key.clone());
+                    flights.insert(key, flight.clone());
+                    (flight, false)
+                }
+            }
+        };
+        match tokio::time::timeout_at(deadline, flight).await {
+            Err(_elapsed) => Err(DownstreamError::Timeout { service }),
+            Ok(Err(DownstreamError::Timeout { .. }))
+                if joined
+                    && deadline.saturating_duration_since(Instant::now()) >= MIN_RETRY_TRY =>
+            {
+                let body = self.send(ctx).await?;
+                Ok(Arc::from(body.as_ref()))
+            }
+            Ok(result) => result,
+        }
+    }
+
+    /// Starts this GET as a task that leaves `in_flight` when done.
+    fn spawn_flight(&self, ctx: &RequestContext, key: String) -> Flight {
+        let endpoint = self.endpoint.clone();
+        let (url, route) = (self.url.clone(), self.route);
+        let ctx = ctx.clone();
+        let service = endpoint.service;
+        let task = tokio::spawn(async move {
+            // Leaves `in_flight` however the task ends.
+            let _leave = LeaveOnDrop {
+                flights: Arc::clone(&endpoint.in_flight),
+                key,
+            };
+            let call = Call {
+                endpoint: &endpoint,
+                method: Method::GET,
+                url,
+                route,
+                body: None,
+                idempotency_key: None,
+            };
+            call.send(&ctx)
+                .await
+                .map(|body| Arc::<[u8]>::from(body.as_ref()))
+        });
+        async move {
+            task.await.unwrap_or_else(|error| {
+                tracing::error!(%service, route, %error, "downstream call task failed");
+                Err(DownstreamError::Unavailable {
+                    service,
+                    status: None,
+                })
+            })
+        }
+        .boxed()
+        .shared()
     }
 
     /// Sends the call and expects no body (204).
@@ -264,6 +359,21 @@ impl<'a> Call<'a> {
             error,
             retry_after: retry_after(response.headers()),
         })
+    }
+}
+
+/// Removes a finished GET from its endpoint's `in_flight`.
+struct LeaveOnDrop {
+    flights: Flights,
+    key: String,
+}
+
+impl Drop for LeaveOnDrop {
+    fn drop(&mut self) {
+        self.flights
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
     }
 }
 

@@ -5,6 +5,7 @@ mod breaker;
 mod cache;
 mod chaos;
 mod clients;
+mod coalescing;
 mod deadlines;
 mod errors;
 mod loaders;
