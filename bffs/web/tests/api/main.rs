@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod chaos;
 mod checkout;
 mod failures;
 mod fields;
