@@ -4,6 +4,7 @@
 //! [`crate::RetryConfig`] and [`crate::BreakerConfig`]).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -193,6 +194,9 @@ struct BreakerInner {
     open_for: Duration,
     half_open_calls: u32,
     state: Mutex<Phase>,
+    /// Whether the state gauge was set since a call was first made (the
+    /// metrics recorder may be installed after the breaker is built).
+    gauge_set: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -243,7 +247,6 @@ pub(crate) struct Permit {
 
 impl CircuitBreaker {
     pub(crate) fn new(service: Service, config: &BreakerConfig) -> Self {
-        crate::telemetry::breaker_state(service, BreakerState::Closed);
         Self {
             inner: Arc::new(BreakerInner {
                 service,
@@ -255,6 +258,7 @@ impl CircuitBreaker {
                 open_for: Duration::from_millis(config.open_ms),
                 half_open_calls: config.half_open_calls.max(1),
                 state: Mutex::new(Phase::closed()),
+                gauge_set: AtomicBool::new(false),
             }),
         }
     }
@@ -277,6 +281,9 @@ impl CircuitBreaker {
             return Some(permit(false));
         }
         let mut phase = lock(&self.inner.state);
+        if !self.inner.gauge_set.swap(true, Ordering::Relaxed) {
+            crate::telemetry::breaker_state(self.inner.service, phase.state());
+        }
         match &mut *phase {
             Phase::Closed { .. } => Some(permit(false)),
             Phase::Open { until } if Instant::now() >= *until => {

@@ -34,6 +34,7 @@ async fn metrics_show_downstream_calls_retries_and_cache_lookups() {
         r#"downstream_retries_total{service="product",result="granted"}"#,
         r#"downstream_cache_lookups_total{cache="product",result="miss"}"#,
         "# TYPE downstream_call_duration_seconds histogram",
+        r#"downstream_breaker_state{service="product",state="closed"}"#,
         r#"downstream_call_duration_seconds_bucket{service="product",le="0.1"}"#,
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
