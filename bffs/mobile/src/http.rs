@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use async_graphql::{EmptyMutation, EmptySubscription};
+use async_graphql_axum::GraphQLRequest;
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,8 @@ use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::{Config, ConfigError};
 use bff_server::error::BffError;
 use bff_server::graphql::{
-    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, unreadable_request,
+    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, respond,
+    unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
@@ -81,10 +82,11 @@ async fn graphql_post(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
+    headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     match request {
-        Ok(request) => execute(&state, ctx, auth, request.into_inner(), None).await,
+        Ok(request) => execute(&state, ctx, auth, &headers, request.into_inner(), false).await,
         Err(rejection) => private(unreadable_request(rejection)),
     }
 }
@@ -97,19 +99,20 @@ async fn graphql_get(
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     match request {
-        Ok(request) => execute(&state, ctx, auth, request.into_inner(), Some(&headers)).await,
+        Ok(request) => execute(&state, ctx, auth, &headers, request.into_inner(), true).await,
         Err(rejection) => private(unreadable_request(rejection)),
     }
 }
 
-/// Runs one request; `get` holds the headers of a GET (GET rules apply and
-/// its answer may be cacheable).
+/// Runs one request; for a GET (`get`) the GET rules apply and its answer
+/// may be cacheable.
 async fn execute(
     state: &AppState,
     ctx: RequestContext,
     auth: Authentication,
+    headers: &HeaderMap,
     request: async_graphql::Request,
-    get: Option<&HeaderMap>,
+    get: bool,
 ) -> Response {
     // No Authorization header at all: nothing in the answer can be the viewer's.
     let anonymous = matches!(auth, Authentication::Anonymous);
@@ -122,15 +125,13 @@ async fn execute(
         Err(BffError::PersistedQueryNotFound) => return private(persisted_query_not_found()),
         Err(error) => return private(graphql_error_response(error)),
     };
-    if let Some(headers) = get
-        && let Some(answer) = state.graphql.answer_get(&resolved.request, headers)
-    {
+    if get && let Some(answer) = state.graphql.answer_get(&resolved.request, headers) {
         return private(answer);
     }
     let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
     let response = state.graphql.execute(resolved.request.data(scope)).await;
-    let cacheable = get.is_some() && resolved.by_hash && anonymous && response.errors.is_empty();
-    let mut answer = GraphQLResponse::from(response).into_response();
+    let cacheable = get && resolved.by_hash && anonymous && response.errors.is_empty();
+    let mut answer = respond(headers, response);
     let headers = answer.headers_mut();
     if cacheable {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC));

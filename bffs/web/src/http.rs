@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 
+use async_graphql_axum::GraphQLRequest;
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
 use bff_server::graphql::{
-    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, unreadable_request,
+    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, respond,
+    unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
@@ -48,10 +49,11 @@ async fn graphql_post(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
+    headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     match request {
-        Ok(request) => execute(&state, ctx, auth, request.into_inner()).await,
+        Ok(request) => execute(&state, ctx, auth, &headers, request.into_inner()).await,
         Err(rejection) => unreadable_request(rejection),
     }
 }
@@ -70,13 +72,14 @@ async fn graphql_get(
     if let Some(answer) = state.graphql.answer_get(&request, &headers) {
         return answer;
     }
-    execute(&state, ctx, auth, request).await
+    execute(&state, ctx, auth, &headers, request).await
 }
 
 async fn execute(
     state: &AppState,
     ctx: RequestContext,
     auth: Authentication,
+    headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
     let viewer = match person_or_anonymous(auth) {
@@ -95,5 +98,5 @@ async fn execute(
             async_graphql::Value::List(marks.collect()),
         );
     }
-    GraphQLResponse::from(response).into_response()
+    respond(headers, response)
 }

@@ -13,6 +13,7 @@ mod http;
 mod limits;
 mod metrics;
 mod mutations;
+mod over_http;
 mod pagination;
 mod propagation;
 mod schema;

@@ -168,6 +168,69 @@ where
     }
 }
 
+/// The GraphQL-over-HTTP media type; `application/json` is the legacy one.
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const GRAPHQL_RESPONSE_JSON_UTF8: &str = "application/graphql-response+json; charset=utf-8";
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// The HTTP response for an executed (or refused) request, as the
+/// GraphQL-over-HTTP spec says: a client that accepts
+/// `application/graphql-response+json` gets that media type, and 400 for a
+/// request that produced no data (syntax, validation or abuse-limit
+/// errors); any other client gets `application/json` and 200 (the legacy
+/// behaviour existing clients rely on). Bodies are UTF-8 JSON, and say so.
+pub fn respond(headers: &HeaderMap, response: async_graphql::Response) -> Response {
+    let modern = prefers_graphql_response_json(headers);
+    // A request error: nothing ran, so no error has a path (an execution
+    // error that nulls all of `data` has one).
+    let no_data = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    let status = if modern && no_data {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let content_type = if modern {
+        GRAPHQL_RESPONSE_JSON_UTF8
+    } else {
+        JSON_UTF8
+    };
+    let extra_headers = response.http_headers.clone();
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(error) => return graphql_error_response(BffError::internal(error)),
+    };
+    let mut answer = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    answer.headers_mut().extend(extra_headers);
+    answer
+}
+
+/// Whether the `Accept` header ranks `application/graphql-response+json`
+/// at least as high as `application/json` (and above zero).
+fn prefers_graphql_response_json(headers: &HeaderMap) -> bool {
+    let (mut modern, mut legacy) = (0.0_f32, 0.0_f32);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|param| param.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                GRAPHQL_RESPONSE_JSON => modern = modern.max(quality),
+                "application/json" => legacy = legacy.max(quality),
+                _ => {}
+            }
+        }
+    }
+    modern > 0.0 && modern >= legacy
+}
+
 fn accepts_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)

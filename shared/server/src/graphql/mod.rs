@@ -26,7 +26,9 @@ mod nulls;
 mod scope;
 
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
-pub use endpoint::{GraphQlEndpoint, person_or_anonymous, unreadable_request};
+pub use endpoint::{
+    GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
+};
 pub use limits::{LimitError, OperationLimits, count_tokens};
 pub use nulls::{NullPropagation, SdlError};
 pub use scope::{RequestScope, RoleGuard, SchemaLimits, is_included, selected_fields};
