@@ -12,11 +12,13 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::join_all;
 
-use crate::{CacheConfig, DownstreamError, RequestContext, telemetry};
+use crate::{CacheConfig, DownstreamError, RequestContext, Service, telemetry};
 
 /// Cache of one entity type keyed by id. Cheap to clone; a TTL of 0 disables it.
 #[derive(Clone)]
 pub struct EntityCache<V> {
+    /// The service the entities come from.
+    service: Service,
     /// What the stale marks and metrics call it, e.g. `product`.
     kind: &'static str,
     entries: Option<moka::future::Cache<String, Arc<V>>>,
@@ -44,8 +46,9 @@ enum Miss {
 }
 
 impl<V: Send + Sync + 'static> EntityCache<V> {
-    /// `kind` names the entity in stale marks and metrics (`product`).
-    pub fn new(kind: &'static str, config: &CacheConfig) -> Self {
+    /// Entities of `service`; `kind` names them in stale marks and metrics
+    /// (`product`).
+    pub fn new(service: Service, kind: &'static str, config: &CacheConfig) -> Self {
         let enabled = config.ttl_ms > 0 && config.max_entries > 0;
         let cache = |ttl_ms: u64| {
             moka::future::Cache::builder()
@@ -54,6 +57,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 .build()
         };
         Self {
+            service,
             kind,
             entries: enabled.then(|| cache(config.ttl_ms)),
             stale: (enabled && config.stale_ms > 0)
@@ -137,9 +141,31 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 }
             })
         });
+        // Another request may be fetching some of these with a later
+        // deadline than ours: wait no longer than our own.
+        let joined = join_all(lookups);
+        let results = match ctx.deadline {
+            None => joined.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, joined).await {
+                Ok(results) => results,
+                Err(_elapsed) => {
+                    let error = DownstreamError::Timeout {
+                        service: self.service,
+                    };
+                    let ids: Vec<&String> = missing.iter().collect();
+                    let stale = self.serve_stale(&ids, &error).await.ok_or(error)?;
+                    for (id, value) in stale {
+                        ctx.stale.record(self.kind, &id);
+                        telemetry::cache(self.kind, telemetry::CacheEvent::Stale);
+                        found.insert(id, value);
+                    }
+                    return Ok(found);
+                }
+            },
+        };
         let mut failed = Vec::new();
         let mut failure = None;
-        for (id, result) in missing.iter().zip(join_all(lookups).await) {
+        for (id, result) in missing.iter().zip(results) {
             match result {
                 Ok(value) => {
                     found.insert(id.clone(), value);

@@ -33,12 +33,12 @@ impl Downstream {
         Self {
             users: UserClient {
                 endpoint: endpoint(Service::User),
-                users: EntityCache::new("user", &config.cache),
-                wishlists: EntityCache::new("wishlist", &config.cache),
+                users: EntityCache::new(Service::User, "user", &config.cache),
+                wishlists: EntityCache::new(Service::User, "wishlist", &config.cache),
             },
             products: ProductClient {
                 endpoint: endpoint(Service::Product),
-                products: EntityCache::new("product", &config.cache),
+                products: EntityCache::new(Service::Product, "product", &config.cache),
             },
             orders: OrderClient {
                 endpoint: endpoint(Service::Order),

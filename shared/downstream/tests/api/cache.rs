@@ -109,3 +109,32 @@ async fn wishlist_changes_invalidate_the_cached_wishlist() {
     assert!(after.product_ids.contains(&"p9".to_owned()));
     assert_eq!(h.services.user.control.count("GET /users/{id}/wishlist"), 2);
 }
+
+#[tokio::test]
+async fn a_shared_miss_is_awaited_no_longer_than_the_own_deadline() {
+    let h = Harness::start().await;
+    h.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").latency(500));
+    let products = &h.downstream.products;
+    let ids = ["p5".to_owned()];
+    let patient = ctx().with_timeout(Duration::from_secs(5));
+    let hurried = ctx().with_timeout(Duration::from_millis(100));
+    let (slow, fast) = tokio::join!(products.lookup(&patient, &ids), async {
+        // Joins the patient request's fetch already in flight.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let started = tokio::time::Instant::now();
+        (products.lookup(&hurried, &ids).await, started.elapsed())
+    });
+    assert!(slow.unwrap().contains_key("p5"));
+    let (result, waited) = fast;
+    assert_eq!(
+        result.unwrap_err(),
+        downstream::DownstreamError::Timeout {
+            service: downstream::Service::Product
+        }
+    );
+    assert!(waited < Duration::from_millis(200), "{waited:?}");
+    assert_eq!(h.services.product.control.count("GET /products"), 1);
+}
