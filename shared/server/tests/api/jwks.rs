@@ -399,3 +399,96 @@ async fn the_front_door_refetches_for_a_rotated_key() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["hello"], "rotated");
 }
+
+/// A 2048-bit RSA key made for these tests only (PKCS#1 DER, base64), and
+/// its modulus (base64url) for the JWK. Never used anywhere else.
+const TEST_RSA_KEY_DER: [&str; 21] = [
+    "MIIEpAIBAAKCAQEA5PuueilbzJ82PLKUVZ2dB9jWKdcs7Ll/KCSSXP7mmZCuZ6D6Bqb6Q2EAPUL0",
+    "xqg2bq23QMXqD6gT8KI7CmyjtPx8t0Xv1+jubTfagRiTbKnzBNXbCS4rAu/aaNvS7l99s59z0zEx",
+    "L2SaFqIoquK9QD/T9/6nsSgYWhaByCr49YZJWiof5XaVQeEq7+oMRbvwkLwJvB9xb01YkfkjUUPT",
+    "EZ4aH/wtKdbxQpyUuUMFWBjE5RAQr1TKBPdJexvc2yQXkDCvO2yE0Wef99ZWgRmsKRIQLb8TQXdD",
+    "gv9SbYZvToRT6Z9JlIESca/S/a03Sdue8uiPv+YIkLm/eH9MsljeQQIDAQABAoIBAAPox5dqlBiD",
+    "2dZSsq1dA+Ctyyc69xeCCbmW2UBY8jkqMw4OHaKmMGTc17cUCO+I0OgWE2g50MeMZi3AKUuh4/Ab",
+    "tOngmeoI3iQzdUmpsJ+k7aMWHxeSqBWUYHlUkm7zJqddyCmRgA5X9HkBMvpK5XH+vPjRik2gGn1U",
+    "P8o58JbpeBlwOEL4r8KlRtW/oo/DhC8WKjm3g6WYYpx/6DXViP8BvXS5st1B2dOimg9rUQA3Ih+7",
+    "H0lb+DM4x4HU4+FFwh7msEpOZTGdLY1LH3M5FvlSBeY+AD7GihiEQB2O8n7KY2pjaPBpQDXDRCSJ",
+    "B8KdeYrqjdJ/x6wb8epPBTG3E6ECgYEA/lByLnqqb/7Wf9qU6hx7xdy6etzZikK0CGTXbfYLGDWp",
+    "UvKMYnpHd3AtGFpEQaOXy1KYzv1e57PqI9/ZO/+nxnIGy8RaXELiC1VsnoMUpMgAGVC0Ff0rjVRI",
+    "1oZ3ERGDK9LFSnRhFDNjvBPRDJ+2HoMX3GMkQPqQNnqOoeiDPfECgYEA5oBAF1q8a22IdMthIboJ",
+    "EPfSsmRaGOnWukfXCubDR4FTT2EcQj6ZCafHyXjoEwGM8BuiESo5Bg03bDk2vU5P7N3MuP68eOvJ",
+    "o73qOH/a8QjPj8j1trRB5xNvUz+QK8MF22f5ETaPrXkwvaQB6JCjeldeXB6kgtQcqNK2HzkVlVEC",
+    "gYEAz1pSLtlvPA+hXu+euV9t/77gASsu6A9I8Qsfp5WUKDIgk/QVSHoA6T56Vj/LJWW4b1wyIZru",
+    "labZAlUSr1vctO3l4qB/OHiEC8+j135zB4PWqM1neAJLT1loZhmO3UjVFZctq25GdQ0NhZz2tv9F",
+    "o40pmFTxi1WA3hqBTzvgPlECgYEA5FA2q6tppPNKzX1CSdju8Aq5fZAfGjxNQBi2rYqj9Sjpb2Ae",
+    "UJOWnNS+9RY4sdLAWnjUkDIFZ7QhqKYHTX3LdzC/fqJ75z6ObQ1JegtSv5tdlOuWTxG/kXZTt97n",
+    "HCHBpHEZaO5lZIv9NmrEpSrXcvAlfBOyGhCmDqcgVE8DzPECgYBiOnfAPeOEk9vtVHnkMD6b+gqv",
+    "viWA4xSiAXdcfGngTH3CRLCFE1nPqRVXIf8Ed2o7TwqDjTTwGBigOU5wxWpD9QJ4DPv1t4GgS7Pt",
+    "lbk3tl9XcscM9CtaTmOT0bdG7EjlSu6AOFcOMX3yPEISLxp8IOvGLfJczpj8pgJyTflhPw==",
+];
+const TEST_RSA_N: [&str; 5] = [
+    "5PuueilbzJ82PLKUVZ2dB9jWKdcs7Ll_KCSSXP7mmZCuZ6D6Bqb6Q2EAPUL0xqg2bq23QMXqD6gT",
+    "8KI7CmyjtPx8t0Xv1-jubTfagRiTbKnzBNXbCS4rAu_aaNvS7l99s59z0zExL2SaFqIoquK9QD_T",
+    "9_6nsSgYWhaByCr49YZJWiof5XaVQeEq7-oMRbvwkLwJvB9xb01YkfkjUUPTEZ4aH_wtKdbxQpyU",
+    "uUMFWBjE5RAQr1TKBPdJexvc2yQXkDCvO2yE0Wef99ZWgRmsKRIQLb8TQXdDgv9SbYZvToRT6Z9J",
+    "lIESca_S_a03Sdue8uiPv-YIkLm_eH9MsljeQQ",
+];
+
+fn rsa_jwk() -> Value {
+    json!({ "kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": TEST_RSA_N.concat(), "e": "AQAB" })
+}
+
+fn rsa_sign(claims: &Value) -> String {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(TEST_RSA_KEY_DER.concat())
+        .unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_and_the_public_key_is_no_hmac_secret() {
+    let idp = Idp::serving(&[]).await;
+    *idp.keys.lock().unwrap() = json!({ "keys": [rsa_jwk()] });
+    let verifier = JwtVerifier::from_config(&idp.config(0)).unwrap();
+    let viewer = verifier
+        .verify_fresh(&rsa_sign(&user_claims("u-rsa")))
+        .await
+        .unwrap();
+    assert_eq!(viewer.user_id, "u-rsa");
+
+    // The classic confusion: HS256 "signed" with the public modulus.
+    let modulus = URL_SAFE_NO_PAD.decode(TEST_RSA_N.concat()).unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa-1".into());
+    let confused = jsonwebtoken::encode(
+        &header,
+        &user_claims("u"),
+        &EncodingKey::from_secret(&modulus),
+    )
+    .unwrap();
+    assert_eq!(
+        verifier.verify_fresh(&confused).await,
+        Err(AuthError::WrongAlgorithm)
+    );
+
+    // An RSA key claiming ES256 in the JWKS is not used at all.
+    let mut lying = rsa_jwk();
+    lying["alg"] = json!("ES256");
+    *idp.keys.lock().unwrap() = json!({ "keys": [lying] });
+    let verifier = JwtVerifier::from_config(&idp.config(0)).unwrap();
+    assert_eq!(
+        verifier.verify_fresh(&rsa_sign(&user_claims("u"))).await,
+        Err(AuthError::UnknownKey)
+    );
+
+    // Pinned to ES256 only: RS256 tokens are refused outright.
+    *idp.keys.lock().unwrap() = json!({ "keys": [rsa_jwk()] });
+    let mut config = idp.config(0);
+    config.algorithms = Some(vec![Algorithm::ES256]);
+    let verifier = JwtVerifier::from_config(&config).unwrap();
+    assert_eq!(
+        verifier.verify_fresh(&rsa_sign(&user_claims("u"))).await,
+        Err(AuthError::WrongAlgorithm)
+    );
+}
