@@ -178,7 +178,7 @@ impl<'a> Call<'a> {
                 if joined
                     && deadline.saturating_duration_since(Instant::now()) >= MIN_RETRY_TRY =>
             {
-                let body = self.send(ctx).await?;
+                let body = self.send_by(ctx, deadline).await?;
                 Ok(Arc::from(body.as_ref()))
             }
             Ok(result) => result,
@@ -231,14 +231,23 @@ impl<'a> Call<'a> {
     /// idempotent (GET) call after a retryable failure while the budget and
     /// the deadline allow, and reads the whole body of a 2xx answer.
     async fn send(self, ctx: &RequestContext) -> Result<impl AsRef<[u8]>, DownstreamError> {
-        let endpoint = self.endpoint;
-        let service = endpoint.service;
-        let route = self.route;
         // The call (every try and back-off) ends by the request's deadline,
         // or after the service's timeout when the request has none.
         let deadline = ctx
             .deadline
-            .unwrap_or_else(|| Instant::now() + endpoint.timeout);
+            .unwrap_or_else(|| Instant::now() + self.endpoint.timeout);
+        self.send_by(ctx, deadline).await
+    }
+
+    /// [`Call::send`], ending by `deadline`.
+    async fn send_by(
+        self,
+        ctx: &RequestContext,
+        deadline: Instant,
+    ) -> Result<impl AsRef<[u8]>, DownstreamError> {
+        let endpoint = self.endpoint;
+        let service = endpoint.service;
+        let route = self.route;
         let max_retries = if self.method == Method::GET {
             endpoint.retry.max_retries
         } else {
