@@ -18,6 +18,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -141,6 +142,7 @@ impl FrontDoor {
             RefusalShape::Rest(self.error_body)
         };
         let rate_limit = ClientRateLimit::new(&self.rate_limit, shape);
+        let error_body = self.error_body;
         let cors = (!self.cors_origins.is_empty()).then(|| cors_layer(self.cors_origins));
         let trace = TraceLayer::new_for_http()
             .make_span_with(|request: &Request| {
@@ -174,6 +176,18 @@ impl FrontDoor {
         let layers = ServiceBuilder::new()
             .layer(middleware::from_fn(request_context))
             .layer(trace)
+            // A panicking handler or resolver: 500 with the usual body (and
+            // the request id header); the panic message stays in the log.
+            .layer(CatchPanicLayer::custom(
+                move |panic: Box<dyn std::any::Any + Send>| {
+                    let detail = panic
+                        .downcast_ref::<&str>()
+                        .map(|text| (*text).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic without a message".into());
+                    BffError::internal(format!("panic: {detail}")).into_response_with(error_body)
+                },
+            ))
             // Preflights are answered here, before deadlines, auth and limits.
             .option_layer(cors)
             .layer(middleware::from_fn_with_state(timeout, enforce_deadline))

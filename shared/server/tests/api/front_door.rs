@@ -348,3 +348,40 @@ async fn each_request_is_logged_with_id_status_and_latency() {
         "query strings stay out of logs"
     );
 }
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_masked_500_with_the_request_id() {
+    let routes = Router::new().route(
+        "/panic",
+        get(|| async {
+            if std::hint::black_box(true) {
+                panic!("secret internal detail at db.internal:5432");
+            }
+            "unreachable"
+        }),
+    );
+    let server = spawn_front_door(routes, &test_config()).await;
+    let response = server
+        .client
+        .get(server.url("/panic"))
+        .header("x-request-id", "req-panic")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["x-request-id"], "req-panic");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("INTERNAL_SERVER_ERROR"), "{body}");
+    assert!(
+        !body.contains("secret") && !body.contains("db.internal"),
+        "{body}"
+    );
+    // The server lives on.
+    let response = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
