@@ -346,3 +346,32 @@ async fn mutations_stay_off_get_even_by_hash() {
     assert_eq!(response.status(), 405);
     assert_eq!(app.downstream_total(), 0);
 }
+
+#[tokio::test]
+async fn abuse_limits_apply_to_persisted_queries_too() {
+    let app = spawn_app().await;
+    let fields: String = (0..1_000).map(|i| format!("n{i}: name ")).collect();
+    let query = format!("{{ product(id: \"p1\") {{ {fields} }} }}");
+    let hash = sha256(&query);
+    let register = json!({ "query": query, "extensions": apq_extension(&hash) });
+    let body: Value = app.post(register, None).await.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases")
+    );
+    // By hash afterwards (registered or not): still nothing runs.
+    let by_hash = json!({ "extensions": apq_extension(&hash) });
+    let body: Value = app.get(by_hash, None).await.json().await.unwrap();
+    assert!(
+        body["errors"][0]["extensions"]["code"].is_string(),
+        "{body}"
+    );
+    assert!(body["data"].is_null(), "{body}");
+    assert_eq!(app.downstream_total(), 0);
+}
