@@ -53,14 +53,70 @@ pub struct ServiceConfig {
     /// Overrides `DownstreamConfig::timeout_ms` for this service.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
-    /// Replaces `DownstreamConfig::retry` for this service (fields left out
-    /// take the built-in defaults).
+    /// Overrides fields of `DownstreamConfig::retry` for this service.
     #[serde(default)]
-    pub retry: Option<RetryConfig>,
-    /// Replaces `DownstreamConfig::breaker` for this service (fields left out
-    /// take the built-in defaults).
+    pub retry: RetryOverrides,
+    /// Overrides fields of `DownstreamConfig::breaker` for this service.
     #[serde(default)]
-    pub breaker: Option<BreakerConfig>,
+    pub breaker: BreakerOverrides,
+}
+
+/// Per-service overrides of [`RetryConfig`], merged field by field over the
+/// global settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryOverrides {
+    pub max_retries: Option<u32>,
+    pub base_backoff_ms: Option<u64>,
+    pub max_backoff_ms: Option<u64>,
+    pub budget_percent: Option<u32>,
+    pub budget_min_retries: Option<u32>,
+    pub budget_window_ms: Option<u64>,
+}
+
+/// Per-service overrides of [`BreakerConfig`], merged field by field over
+/// the global settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerOverrides {
+    pub enabled: Option<bool>,
+    pub window_size: Option<u32>,
+    pub minimum_calls: Option<u32>,
+    pub failure_rate_percent: Option<u32>,
+    pub slow_call_ms: Option<u64>,
+    pub open_ms: Option<u64>,
+    pub half_open_calls: Option<u32>,
+}
+
+impl RetryConfig {
+    /// These settings with `overrides` applied.
+    pub fn merged(&self, overrides: &RetryOverrides) -> Self {
+        let o = overrides;
+        Self {
+            max_retries: o.max_retries.unwrap_or(self.max_retries),
+            base_backoff_ms: o.base_backoff_ms.unwrap_or(self.base_backoff_ms),
+            max_backoff_ms: o.max_backoff_ms.unwrap_or(self.max_backoff_ms),
+            budget_percent: o.budget_percent.unwrap_or(self.budget_percent),
+            budget_min_retries: o.budget_min_retries.unwrap_or(self.budget_min_retries),
+            budget_window_ms: o.budget_window_ms.unwrap_or(self.budget_window_ms),
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// These settings with `overrides` applied.
+    pub fn merged(&self, overrides: &BreakerOverrides) -> Self {
+        let o = overrides;
+        Self {
+            enabled: o.enabled.unwrap_or(self.enabled),
+            window_size: o.window_size.unwrap_or(self.window_size),
+            minimum_calls: o.minimum_calls.unwrap_or(self.minimum_calls),
+            failure_rate_percent: o.failure_rate_percent.unwrap_or(self.failure_rate_percent),
+            slow_call_ms: o.slow_call_ms.unwrap_or(self.slow_call_ms),
+            open_ms: o.open_ms.unwrap_or(self.open_ms),
+            half_open_calls: o.half_open_calls.unwrap_or(self.half_open_calls),
+        }
+    }
 }
 
 /// Retries of idempotent calls (GET): only after a connection error, a
@@ -158,8 +214,8 @@ impl ServiceConfig {
         Self {
             url,
             timeout_ms: None,
-            retry: None,
-            breaker: None,
+            retry: RetryOverrides::default(),
+            breaker: BreakerOverrides::default(),
         }
     }
 }
@@ -223,17 +279,15 @@ impl DownstreamConfig {
         Duration::from_millis(self.service(service).timeout_ms.unwrap_or(self.timeout_ms))
     }
 
-    /// The retry settings of `service`.
-    pub fn retry(&self, service: Service) -> &RetryConfig {
-        self.service(service).retry.as_ref().unwrap_or(&self.retry)
+    /// The retry settings of `service`: the global ones with its overrides.
+    pub fn retry(&self, service: Service) -> RetryConfig {
+        self.retry.merged(&self.service(service).retry)
     }
 
-    /// The circuit-breaker settings of `service`.
-    pub fn breaker(&self, service: Service) -> &BreakerConfig {
-        self.service(service)
-            .breaker
-            .as_ref()
-            .unwrap_or(&self.breaker)
+    /// The circuit-breaker settings of `service`: the global ones with its
+    /// overrides.
+    pub fn breaker(&self, service: Service) -> BreakerConfig {
+        self.breaker.merged(&self.service(service).breaker)
     }
 }
 
@@ -242,7 +296,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_service_setting_replaces_the_global_one_and_defaults_fill_the_rest() {
+    fn service_overrides_are_merged_field_by_field_over_the_global_settings() {
         let config: DownstreamConfig = serde_json::from_value(serde_json::json!({
             "retry": { "max_retries": 1 },
             "breaker": { "open_ms": 1000 },
@@ -256,7 +310,9 @@ mod tests {
         assert_eq!(config.breaker(Service::User).open_ms, 1_000);
         let product = config.breaker(Service::Product);
         assert_eq!(product.minimum_calls, 4);
-        assert_eq!(product.open_ms, DEFAULT_BREAKER_OPEN_MS);
+        // Merged field by field: the global open_ms, the default window.
+        assert_eq!(product.open_ms, 1_000);
+        assert_eq!(product.window_size, DEFAULT_BREAKER_WINDOW_SIZE);
         assert_eq!(config.cache.stale_ms, DEFAULT_CACHE_STALE_MS);
     }
 

@@ -79,8 +79,8 @@ impl Endpoint {
             base,
             timeout: config.timeout(service),
             http,
-            retry: Arc::new(RetryPolicy::new(config.retry(service))),
-            breaker: CircuitBreaker::new(service, config.breaker(service)),
+            retry: Arc::new(RetryPolicy::new(&config.retry(service))),
+            breaker: CircuitBreaker::new(service, &config.breaker(service)),
             in_flight: Flights::default(),
         }
     }

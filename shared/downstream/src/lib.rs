@@ -17,7 +17,10 @@ mod service;
 pub mod telemetry;
 
 pub use clients::Downstream;
-pub use config::{BreakerConfig, CacheConfig, DownstreamConfig, RetryConfig, ServiceConfig};
+pub use config::{
+    BreakerConfig, BreakerOverrides, CacheConfig, DownstreamConfig, RetryConfig, RetryOverrides,
+    ServiceConfig,
+};
 pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;
 pub use service::Service;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use devstack::Fault;
-use downstream::{BreakerConfig, DownstreamError, RetryConfig, Service};
+use downstream::{BreakerOverrides, DownstreamError, Service};
 
 use crate::{Harness, ctx};
 
@@ -16,17 +16,14 @@ const COOL_DOWN: Duration = Duration::from_millis(200);
 /// after 200 ms; no retries, so every call is one request.
 async fn harness(open_ms: u64) -> Harness {
     Harness::with_config(|config| {
-        config.product.breaker = Some(BreakerConfig {
-            window_size: 10,
-            minimum_calls: MINIMUM_CALLS as u32,
-            open_ms,
-            half_open_calls: 1,
-            ..BreakerConfig::default()
-        });
-        config.product.retry = Some(RetryConfig {
-            max_retries: 0,
-            ..RetryConfig::default()
-        });
+        config.product.breaker = BreakerOverrides {
+            window_size: Some(10),
+            minimum_calls: Some(MINIMUM_CALLS as u32),
+            open_ms: Some(open_ms),
+            half_open_calls: Some(1),
+            ..BreakerOverrides::default()
+        };
+        config.product.retry.max_retries = Some(0);
     })
     .await
 }

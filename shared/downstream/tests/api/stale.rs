@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use devstack::Fault;
-use downstream::{BreakerConfig, DownstreamError, RetryConfig, Service};
+use downstream::{BreakerOverrides, DownstreamError, Service};
 
 use crate::{Harness, ctx};
 
@@ -78,15 +78,12 @@ async fn past_the_stale_bound_it_is_an_error() {
 async fn with_the_breaker_open_stale_copies_are_served_without_calling() {
     let h = Harness::with_config(|config| {
         config.cache.ttl_ms = TTL.as_millis() as u64;
-        config.product.breaker = Some(BreakerConfig {
-            minimum_calls: 2,
-            open_ms: 60_000,
-            ..BreakerConfig::default()
-        });
-        config.product.retry = Some(RetryConfig {
-            max_retries: 0,
-            ..RetryConfig::default()
-        });
+        config.product.breaker = BreakerOverrides {
+            minimum_calls: Some(2),
+            open_ms: Some(60_000),
+            ..BreakerOverrides::default()
+        };
+        config.product.retry.max_retries = Some(0);
     })
     .await;
     let products = &h.downstream.products;
