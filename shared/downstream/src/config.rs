@@ -88,6 +88,58 @@ pub struct BreakerOverrides {
     pub half_open_calls: Option<u32>,
 }
 
+/// A setting that cannot work, with its key (e.g. `downstream.product.breaker.window_size`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidSetting {
+    pub key: String,
+    pub reason: String,
+}
+
+impl RetryConfig {
+    fn validate(&self, prefix: &str) -> Result<(), InvalidSetting> {
+        let invalid = |field: &str, reason: &str| InvalidSetting {
+            key: format!("{prefix}.retry.{field}"),
+            reason: reason.into(),
+        };
+        if self.budget_percent > 100 {
+            return Err(invalid("budget_percent", "must be at most 100"));
+        }
+        if self.budget_window_ms == 0 {
+            return Err(invalid("budget_window_ms", "must be greater than 0"));
+        }
+        if self.base_backoff_ms > self.max_backoff_ms {
+            return Err(invalid("base_backoff_ms", "must not exceed max_backoff_ms"));
+        }
+        Ok(())
+    }
+}
+
+impl BreakerConfig {
+    fn validate(&self, prefix: &str) -> Result<(), InvalidSetting> {
+        let invalid = |field: &str, reason: &str| InvalidSetting {
+            key: format!("{prefix}.breaker.{field}"),
+            reason: reason.into(),
+        };
+        for (field, value) in [
+            ("window_size", self.window_size),
+            ("minimum_calls", self.minimum_calls),
+            ("half_open_calls", self.half_open_calls),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be greater than 0"));
+            }
+        }
+        if !(1..=100).contains(&self.failure_rate_percent) {
+            return Err(invalid("failure_rate_percent", "must be between 1 and 100"));
+        }
+        if self.open_ms == 0 {
+            return Err(invalid("open_ms", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
 impl RetryConfig {
     /// These settings with `overrides` applied.
     pub fn merged(&self, overrides: &RetryOverrides) -> Self {
@@ -279,6 +331,19 @@ impl DownstreamConfig {
         Duration::from_millis(self.service(service).timeout_ms.unwrap_or(self.timeout_ms))
     }
 
+    /// Checks the resilience settings, globally and for each service with
+    /// its overrides.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.retry.validate("downstream")?;
+        self.breaker.validate("downstream")?;
+        for service in Service::ALL {
+            let prefix = format!("downstream.{}", service.name());
+            self.retry(service).validate(&prefix)?;
+            self.breaker(service).validate(&prefix)?;
+        }
+        Ok(())
+    }
+
     /// The retry settings of `service`: the global ones with its overrides.
     pub fn retry(&self, service: Service) -> RetryConfig {
         self.retry.merged(&self.service(service).retry)
@@ -314,6 +379,23 @@ mod tests {
         assert_eq!(product.open_ms, 1_000);
         assert_eq!(product.window_size, DEFAULT_BREAKER_WINDOW_SIZE);
         assert_eq!(config.cache.stale_ms, DEFAULT_CACHE_STALE_MS);
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_with_their_key() {
+        assert_eq!(DownstreamConfig::default().validate(), Ok(()));
+        let mut config = DownstreamConfig::default();
+        config.product.breaker.failure_rate_percent = Some(0);
+        assert_eq!(
+            config.validate().unwrap_err().key,
+            "downstream.product.breaker.failure_rate_percent"
+        );
+        let mut config = DownstreamConfig::default();
+        config.retry.budget_percent = 200;
+        assert_eq!(
+            config.validate().unwrap_err().key,
+            "downstream.retry.budget_percent"
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub mod telemetry;
 
 pub use clients::Downstream;
 pub use config::{
-    BreakerConfig, BreakerOverrides, CacheConfig, DownstreamConfig, RetryConfig, RetryOverrides,
-    ServiceConfig,
+    BreakerConfig, BreakerOverrides, CacheConfig, DownstreamConfig, InvalidSetting, RetryConfig,
+    RetryOverrides, ServiceConfig,
 };
 pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;

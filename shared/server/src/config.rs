@@ -505,6 +505,12 @@ impl Config {
         self.graphql.validate()?;
         self.rate_limit.validate()?;
         self.cors.validate()?;
+        self.downstream
+            .validate()
+            .map_err(|invalid| ConfigError::Invalid {
+                key: invalid.key,
+                reason: invalid.reason,
+            })?;
         for service in Service::ALL {
             let settings = self.downstream.service(service);
             let key = || {
