@@ -88,7 +88,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     }
+    // `--no-coalescing`: every client asks for the same user's dashboard, so
+    // identical in-flight GETs would share calls far more than real traffic.
+    let config_file = std::env::temp_dir().join("bench-web-bff.toml");
+    let coalesce = !std::env::args().any(|arg| arg == "--no-coalescing");
+    std::fs::write(
+        &config_file,
+        format!("[downstream]\ncoalesce_gets = {coalesce}\n"),
+    )?;
     let bff = Command::new(bin_dir.join("web-bff"))
+        .env("BFF_CONFIG_FILE", &config_file)
         .env("BFF_LISTEN", BFF_ADDR)
         .env("BFF_JWT_SECRET", JWT_SECRET)
         // Per-request info logs would dominate the measurement.

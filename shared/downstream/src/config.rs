@@ -42,6 +42,9 @@ pub struct DownstreamConfig {
     pub retry: RetryConfig,
     /// Circuit breakers, for services that set none of their own.
     pub breaker: BreakerConfig,
+    /// Identical GETs in flight at the same time (same URL, same viewer)
+    /// share one call. Off only to measure what it saves.
+    pub coalesce_gets: bool,
 }
 
 /// One downstream service.
@@ -289,6 +292,7 @@ impl Default for DownstreamConfig {
             cache: CacheConfig::default(),
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
+            coalesce_gets: true,
         }
     }
 }

@@ -53,6 +53,7 @@ pub(crate) struct Endpoint {
     retry: Arc<RetryPolicy>,
     breaker: CircuitBreaker,
     in_flight: Flights,
+    coalesce_gets: bool,
 }
 
 /// A request being built against an [`Endpoint`].
@@ -82,6 +83,7 @@ impl Endpoint {
             retry: Arc::new(RetryPolicy::new(&config.retry(service))),
             breaker: CircuitBreaker::new(service, &config.breaker(service)),
             in_flight: Flights::default(),
+            coalesce_gets: config.coalesce_gets,
         }
     }
 
@@ -139,7 +141,7 @@ impl<'a> Call<'a> {
                 DownstreamError::BadResponse { service }
             })
         };
-        if self.method == Method::GET && self.body.is_none() {
+        if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
             decode(&self.send_coalesced(ctx).await?)
         } else {
             decode(self.send(ctx).await?.as_ref())
