@@ -87,6 +87,16 @@ impl Endpoint {
         }
     }
 
+    /// When a call (every try and back-off) must end: the service's timeout
+    /// from now, or the request's deadline if that comes first. Bounding the
+    /// whole call, not each try, keeps one hanging service from eating the
+    /// time a later round of the same request (e.g. the dashboard's product
+    /// batch) needs.
+    fn call_deadline(&self, ctx: &RequestContext) -> Instant {
+        let own = Instant::now() + self.timeout;
+        ctx.deadline.map_or(own, |deadline| deadline.min(own))
+    }
+
     /// Starts a call to `base/segments...`; each segment is percent-encoded, so a
     /// client-supplied id can never change the path.
     pub(crate) fn call<'a>(
@@ -156,9 +166,7 @@ impl<'a> Call<'a> {
     async fn send_coalesced(self, ctx: &RequestContext) -> Result<Arc<[u8]>, DownstreamError> {
         let endpoint = self.endpoint;
         let service = endpoint.service;
-        let deadline = ctx
-            .deadline
-            .unwrap_or_else(|| Instant::now() + endpoint.timeout);
+        let deadline = endpoint.call_deadline(ctx);
         let key = format!("{}\n{}", ctx.user_id.as_deref().unwrap_or(""), self.url);
         let (flight, joined) = {
             let mut flights = endpoint
@@ -233,11 +241,7 @@ impl<'a> Call<'a> {
     /// idempotent (GET) call after a retryable failure while the budget and
     /// the deadline allow, and reads the whole body of a 2xx answer.
     async fn send(self, ctx: &RequestContext) -> Result<impl AsRef<[u8]>, DownstreamError> {
-        // The call (every try and back-off) ends by the request's deadline,
-        // or after the service's timeout when the request has none.
-        let deadline = ctx
-            .deadline
-            .unwrap_or_else(|| Instant::now() + self.endpoint.timeout);
+        let deadline = self.endpoint.call_deadline(ctx);
         self.send_by(ctx, deadline).await
     }
 

@@ -1,7 +1,9 @@
 //! Per-request context: the request id and trace every downstream call
 //! carries, taken from the client when sane, made up otherwise.
 
-use axum::extract::{FromRequestParts, Request};
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use downstream::context::generate_request_id;
@@ -44,18 +46,31 @@ pub fn context_from_headers(headers: &HeaderMap) -> RequestContext {
         request_id,
         trace,
         user_id: None,
-        // The BFF sets it from its request deadline if it wants downstream
-        // calls (and their retries) to respect it.
+        // Set by `request_context` from the request timeout.
         deadline: None,
         stale: Default::default(),
     }
 }
 
-/// Middleware: puts a [`RequestContext`] into the request extensions and
-/// echoes its request id on the response, so a client can quote it in a bug
-/// report. Install it outermost, so every response carries the id.
-pub async fn request_context(mut request: Request, next: Next) -> Response {
-    let context = context_from_headers(request.headers());
+/// How much of the request's time downstream calls (and their retries) may
+/// use: the rest is kept so the BFF can still answer with what it has, and
+/// name the late part, before the front door's own 504.
+pub fn downstream_budget(request_timeout: Duration) -> Duration {
+    request_timeout.saturating_sub((request_timeout / 10).min(MAX_ANSWER_RESERVE))
+}
+
+const MAX_ANSWER_RESERVE: Duration = Duration::from_millis(100);
+
+/// Middleware: puts a [`RequestContext`] into the request extensions, with
+/// a deadline `budget` from now, and echoes its request id on the response,
+/// so a client can quote it in a bug report. Install it outermost, so every
+/// response carries the id.
+pub async fn request_context(
+    State(budget): State<Duration>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let context = context_from_headers(request.headers()).with_timeout(budget);
     // The id is sane or generated hex, so it is always a valid header value;
     // the fallback only keeps this free of panics.
     let echoed = HeaderValue::from_str(&context.request_id).ok();

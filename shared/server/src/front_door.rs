@@ -26,8 +26,8 @@ use url::{Host, Url};
 
 use crate::auth::{JwtVerifier, authenticate};
 use crate::config::{Config, RateLimitConfig};
-use crate::context::request_context;
 use crate::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
+use crate::context::{downstream_budget, request_context};
 use crate::error::{BffError, ErrorBody, standard_error_body};
 use crate::graphql::PREFLIGHT_HEADERS;
 use crate::rate_limit::{ClientRateLimit, RefusalShape, limit_rate};
@@ -174,7 +174,10 @@ impl FrontDoor {
             );
 
         let layers = ServiceBuilder::new()
-            .layer(middleware::from_fn(request_context))
+            .layer(middleware::from_fn_with_state(
+                downstream_budget(self.request_timeout),
+                request_context,
+            ))
             .layer(trace)
             // A panicking handler or resolver: 500 with the usual body (and
             // the request id header); the panic message stays in the log.

@@ -37,7 +37,7 @@ async fn hanging_service_times_out_within_the_request_deadline() {
 }
 
 #[tokio::test]
-async fn the_service_timeout_bounds_each_try_within_a_longer_deadline() {
+async fn the_service_timeout_bounds_the_call_within_a_longer_deadline() {
     let h = Harness::with_config(|config| config.product.timeout_ms = Some(200)).await;
     h.services
         .product
