@@ -130,7 +130,12 @@ async fn execute(
     }
     let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
     let response = state.graphql.execute(resolved.request.data(scope)).await;
-    let cacheable = get && resolved.by_hash && anonymous && response.errors.is_empty();
+    // Stale or partial answers are for this client only, never for a CDN.
+    let cacheable = get
+        && resolved.by_hash
+        && anonymous
+        && response.errors.is_empty()
+        && response.extensions.is_empty();
     let mut answer = respond(headers, response);
     let headers = answer.headers_mut();
     if cacheable {

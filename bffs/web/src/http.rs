@@ -86,17 +86,7 @@ async fn execute(
         Ok(viewer) => viewer,
         Err(refusal) => return graphql_error_response(refusal),
     };
-    let stale = ctx.stale.clone();
     let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
-    let mut response = state.graphql.execute(request.data(scope)).await;
-    // Entities served from stale copies because their service failed: the
-    // client may say the data can be out of date.
-    if !stale.is_empty() {
-        let marks = stale.list().into_iter().map(async_graphql::Value::String);
-        response.extensions.insert(
-            "stale".to_owned(),
-            async_graphql::Value::List(marks.collect()),
-        );
-    }
+    let response = state.graphql.execute(request.data(scope)).await;
     respond(headers, response)
 }

@@ -375,3 +375,34 @@ async fn abuse_limits_apply_to_persisted_queries_too() {
     assert!(body["data"].is_null(), "{body}");
     assert_eq!(app.downstream_total(), 0);
 }
+
+#[tokio::test]
+async fn a_stale_answer_says_so_and_is_never_cacheable() {
+    let app = crate::helpers::spawn_app_with(|config| config.downstream.cache.ttl_ms = 50).await;
+    let hash = sha256(PRODUCT);
+    let fresh = app
+        .post(
+            json!({ "query": PRODUCT, "extensions": apq_extension(&hash) }),
+            None,
+        )
+        .await;
+    assert_eq!(json_200(fresh).await["extensions"]["stale"], Value::Null);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.services
+        .product
+        .control
+        .set_fault(devstack::Fault::new("/products").status(503));
+
+    // The product service is down: the cached copy past its TTL is served,
+    // marked stale, and a CDN must not keep it.
+    let response = app
+        .get(json!({ "extensions": apq_extension(&hash) }), None)
+        .await;
+    assert_eq!(
+        header(&response, "cache-control"),
+        Some("private, no-store")
+    );
+    let body = json_200(response).await;
+    assert_eq!(data(&body), &expected_product());
+    assert_eq!(body["extensions"]["stale"], json!(["product:p1"]));
+}

@@ -128,12 +128,22 @@ where
         }
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
-        let request_id = request
+        let scope = request
             .data
             .get(&TypeId::of::<RequestScope>())
-            .and_then(|data| data.downcast_ref::<RequestScope>())
-            .map(|scope| scope.ctx.request_id.clone());
+            .and_then(|data| data.downcast_ref::<RequestScope>());
+        let request_id = scope.map(|scope| scope.ctx.request_id.clone());
+        let stale = scope.map(|scope| scope.ctx.stale.clone());
         let mut response = self.schema.execute(request).await;
+        // Entities served from stale copies because their service failed:
+        // the client may tell its user the data can be out of date.
+        if let Some(stale) = stale.filter(|stale| !stale.is_empty()) {
+            let marks = stale.list().into_iter().map(async_graphql::Value::String);
+            response.extensions.insert(
+                "stale".to_owned(),
+                async_graphql::Value::List(marks.collect()),
+            );
+        }
         if !response.errors.is_empty() {
             apply_error_codes(&mut response);
             if let Some(request_id) = request_id {
