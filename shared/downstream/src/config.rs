@@ -75,6 +75,7 @@ pub struct RetryOverrides {
     pub budget_percent: Option<u32>,
     pub budget_min_retries: Option<u32>,
     pub budget_window_ms: Option<u64>,
+    pub per_try_timeout_ms: Option<u64>,
 }
 
 /// Per-service overrides of [`BreakerConfig`], merged field by field over
@@ -113,6 +114,9 @@ impl RetryConfig {
         }
         if self.base_backoff_ms > self.max_backoff_ms {
             return Err(invalid("base_backoff_ms", "must not exceed max_backoff_ms"));
+        }
+        if self.per_try_timeout_ms == Some(0) {
+            return Err(invalid("per_try_timeout_ms", "must be greater than 0"));
         }
         Ok(())
     }
@@ -154,6 +158,7 @@ impl RetryConfig {
             budget_percent: o.budget_percent.unwrap_or(self.budget_percent),
             budget_min_retries: o.budget_min_retries.unwrap_or(self.budget_min_retries),
             budget_window_ms: o.budget_window_ms.unwrap_or(self.budget_window_ms),
+            per_try_timeout_ms: o.per_try_timeout_ms.or(self.per_try_timeout_ms),
         }
     }
 }
@@ -193,6 +198,11 @@ pub struct RetryConfig {
     /// ... plus this many, so that a quiet service can still retry.
     pub budget_min_retries: u32,
     pub budget_window_ms: u64,
+    /// Deadline of one try (Envoy's `per_try_timeout`). Unset, a try may
+    /// use the whole call's time (the service's timeout), so a try that
+    /// timed out leaves none for a retry; set it below the service's
+    /// timeout to retry slow tries within the call.
+    pub per_try_timeout_ms: Option<u64>,
 }
 
 impl Default for RetryConfig {
@@ -204,6 +214,7 @@ impl Default for RetryConfig {
             budget_percent: DEFAULT_RETRY_BUDGET_PERCENT,
             budget_min_retries: DEFAULT_RETRY_BUDGET_MIN_RETRIES,
             budget_window_ms: DEFAULT_RETRY_BUDGET_WINDOW_MS,
+            per_try_timeout_ms: None,
         }
     }
 }

@@ -263,7 +263,9 @@ impl<'a> Call<'a> {
         let mut retries = 0;
         loop {
             let try_timeout = endpoint
-                .timeout
+                .retry
+                .per_try_timeout
+                .unwrap_or(endpoint.timeout)
                 .min(deadline.saturating_duration_since(Instant::now()));
             if try_timeout.is_zero() {
                 tracing::debug!(%service, route, "request deadline passed before the call");

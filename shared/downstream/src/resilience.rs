@@ -47,6 +47,7 @@ pub(crate) fn is_failure(error: &DownstreamError) -> bool {
 #[derive(Debug)]
 pub(crate) struct RetryPolicy {
     pub(crate) max_retries: u32,
+    pub(crate) per_try_timeout: Option<Duration>,
     base_backoff: Duration,
     max_backoff: Duration,
     budget: RetryBudget,
@@ -56,6 +57,7 @@ impl RetryPolicy {
     pub(crate) fn new(config: &RetryConfig) -> Self {
         Self {
             max_retries: config.max_retries,
+            per_try_timeout: config.per_try_timeout_ms.map(Duration::from_millis),
             base_backoff: Duration::from_millis(config.base_backoff_ms),
             max_backoff: Duration::from_millis(config.max_backoff_ms),
             budget: RetryBudget::new(config),

@@ -192,3 +192,33 @@ async fn a_call_ends_by_its_own_timeout_or_the_deadline_whichever_is_first() {
     let tries = h.services.product.control.count(GET_PRODUCT);
     assert_eq!(tries, 2, "one try per call: no time was left to retry");
 }
+
+#[tokio::test]
+async fn with_a_per_try_timeout_slow_tries_are_retried_within_the_call() {
+    let h = Harness::with_config(|config| {
+        config.product.timeout_ms = Some(1_000);
+        config.retry.per_try_timeout_ms = Some(100);
+        config.breaker.enabled = false;
+    })
+    .await;
+    h.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").hang());
+    let started = Instant::now();
+    let error = h
+        .downstream
+        .products
+        .get(&ctx().with_timeout(Duration::from_secs(5)), "p1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DownstreamError::Timeout {
+            service: Service::Product
+        }
+    );
+    // Three tries of 100 ms (plus back-off), well inside the 1 s call.
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+    assert_eq!(h.services.product.control.count(GET_PRODUCT), 3);
+}
