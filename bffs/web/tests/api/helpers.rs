@@ -8,6 +8,10 @@ use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
 use devstack::{RecordedRequest, Services};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
+pub(crate) use testkit::{
+    assert_failed, assert_no_internals, data, error_at, error_codes, errors, json_200, only_error,
+    usd,
+};
 use tokio::task::JoinHandle;
 
 /// 45 bytes: over the 32-byte minimum HS256 secret.
@@ -153,93 +157,6 @@ impl TestApp {
             .filter(|r| r.route == "GET /products")
             .collect()
     }
-}
-
-/// The JSON body of a response that must be 200.
-pub(crate) async fn json_200(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "body: {body:#}");
-    body
-}
-
-/// The response's `data`, asserting it carries no errors.
-pub(crate) fn data(response: &Value) -> &Value {
-    assert!(
-        response.get("errors").is_none(),
-        "unexpected errors: {:#}",
-        response["errors"]
-    );
-    &response["data"]
-}
-
-/// The response's errors (empty when there are none).
-pub(crate) fn errors(response: &Value) -> Vec<&Value> {
-    response["errors"]
-        .as_array()
-        .map(|errors| errors.iter().collect())
-        .unwrap_or_default()
-}
-
-/// The `extensions.code` of each error, in order.
-pub(crate) fn error_codes(response: &Value) -> Vec<&str> {
-    errors(response)
-        .iter()
-        .map(|error| error["extensions"]["code"].as_str().unwrap_or("<none>"))
-        .collect()
-}
-
-/// The one error of `response`, asserting there is exactly one.
-pub(crate) fn only_error(response: &Value) -> &Value {
-    let errors = errors(response);
-    assert_eq!(errors.len(), 1, "expected one error in {response:#}");
-    errors[0]
-}
-
-/// The error whose path is `path`; panics when there is none.
-pub(crate) fn error_at<'a>(response: &'a Value, path: &[Value]) -> &'a Value {
-    let path = Value::Array(path.to_vec());
-    errors(response)
-        .into_iter()
-        .find(|error| error["path"] == path)
-        .unwrap_or_else(|| panic!("no error at {path} in {response:#}"))
-}
-
-/// `object[key]` is `null` (present, not missing) because its resolver
-/// failed: the spec's and the contract's rule, which the BFF enforces on top
-/// of async-graphql (`bff_server::graphql::NullPropagation`).
-pub(crate) fn assert_failed(object: &Value, key: &str) {
-    assert!(object.is_object(), "not an object: {object}");
-    assert_eq!(
-        object.get(key),
-        Some(&Value::Null),
-        "{key} is not null: {object}"
-    );
-}
-
-/// Errors are for clients: no internal addresses in messages or extensions.
-pub(crate) fn assert_no_internals(response: &Value) {
-    let errors = response["errors"].to_string();
-    for internal in ["127.0.0.1", "http://", "localhost"] {
-        assert!(
-            !errors.contains(internal),
-            "errors leak {internal}: {errors}"
-        );
-    }
-}
-
-/// `123450` → `"$1,234.50"`, written independently of the BFF's formatter.
-pub(crate) fn usd(cents: i64) -> String {
-    assert!(cents >= 0);
-    let dollars = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, digit) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    format!("${grouped}.{:02}", cents % 100)
 }
 
 /// `{amountCents, currency, formatted}` of a USD amount.
