@@ -142,16 +142,9 @@ impl UserClient {
         id: &str,
         product_id: &str,
     ) -> Result<()> {
-        self.endpoint
-            .call(
-                Method::PUT,
-                "PUT /users/{id}/wishlist/{product_id}",
-                &["users", id, "wishlist", product_id],
-            )
-            .execute(ctx)
-            .await?;
-        self.wishlists.invalidate(id).await;
-        Ok(())
+        let route = "PUT /users/{id}/wishlist/{product_id}";
+        self.change_wishlist(ctx, Method::PUT, route, id, product_id)
+            .await
     }
 
     /// `DELETE /users/{id}/wishlist/{product_id}`
@@ -161,12 +154,23 @@ impl UserClient {
         id: &str,
         product_id: &str,
     ) -> Result<()> {
+        let route = "DELETE /users/{id}/wishlist/{product_id}";
+        self.change_wishlist(ctx, Method::DELETE, route, id, product_id)
+            .await
+    }
+
+    /// One wishlist change; the cached wishlist is dropped so the next read
+    /// shows it.
+    async fn change_wishlist(
+        &self,
+        ctx: &RequestContext,
+        method: Method,
+        route: &'static str,
+        id: &str,
+        product_id: &str,
+    ) -> Result<()> {
         self.endpoint
-            .call(
-                Method::DELETE,
-                "DELETE /users/{id}/wishlist/{product_id}",
-                &["users", id, "wishlist", product_id],
-            )
+            .call(method, route, &["users", id, "wishlist", product_id])
             .execute(ctx)
             .await?;
         self.wishlists.invalidate(id).await;
