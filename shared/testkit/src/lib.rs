@@ -3,6 +3,8 @@
 //! these panic with the whole response when a check fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod openapi;
+
 use serde_json::Value;
 
 /// The JSON body of a response that must be 200.

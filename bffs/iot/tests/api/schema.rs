@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, IF_NONE_MATCH};
 use serde_json::{Value, json};
+use testkit::openapi::{check, resolve};
 
 use crate::helpers::{As, CBOR, Reply, TestApp, cbor_bytes, spawn_app};
 
@@ -16,112 +17,6 @@ const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "options", 
 
 fn doc() -> Value {
     serde_json::from_str(DOC).unwrap()
-}
-
-/// Follows local `$ref`s (`#/components/...`).
-fn resolve<'a>(doc: &'a Value, mut value: &'a Value) -> &'a Value {
-    while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
-        let pointer = reference.strip_prefix('#').unwrap();
-        value = doc
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-    }
-    value
-}
-
-fn has_type(value: &Value, ty: &str) -> bool {
-    match ty {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        other => panic!("unsupported type {other}"),
-    }
-}
-
-/// The JSON Schema subset the document uses: `$ref`, `type` (one or a
-/// list), `enum`, `required`, `properties`, `additionalProperties: false`,
-/// `minProperties`, `items`, `minimum`/`maximum`, `minLength`/`maxLength`.
-/// Problems go to `errors`, each with a path.
-fn check(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-    let schema = resolve(doc, schema);
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(ty)) => vec![ty.as_str()],
-        Some(Value::Array(types)) => types.iter().map(|t| t.as_str().unwrap()).collect(),
-        _ => Vec::new(),
-    };
-    if !types.is_empty() && !types.iter().any(|ty| has_type(value, ty)) {
-        errors.push(format!("{at}: expected {types:?}, got {value}"));
-        return;
-    }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{at}: {value} not in {allowed:?}"));
-    }
-    if let Some(number) = value.as_f64() {
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
-            && number < min
-        {
-            errors.push(format!("{at}: {number} < {min}"));
-        }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
-            && number > max
-        {
-            errors.push(format!("{at}: {number} > {max}"));
-        }
-    }
-    if let Some(text) = value.as_str() {
-        let chars = text.chars().count() as u64;
-        if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-            && chars < min
-        {
-            errors.push(format!("{at}: shorter than {min}"));
-        }
-        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-            && chars > max
-        {
-            errors.push(format!("{at}: longer than {max}"));
-        }
-    }
-    if let Some(object) = value.as_object() {
-        for name in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = name.as_str().unwrap();
-            if !object.contains_key(name) {
-                errors.push(format!("{at}: missing required property {name}"));
-            }
-        }
-        if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
-            && (object.len() as u64) < min
-        {
-            errors.push(format!("{at}: fewer than {min} properties"));
-        }
-        let properties = schema.get("properties").and_then(Value::as_object);
-        for (name, item) in object {
-            let at = format!("{at}.{name}");
-            match (
-                properties.and_then(|p| p.get(name)),
-                schema.get("additionalProperties"),
-            ) {
-                (Some(property), _) => check(doc, property, item, &at, errors),
-                (None, Some(Value::Bool(false))) => errors.push(format!("{at}: not allowed")),
-                (None, _) => {}
-            }
-        }
-    }
-    if let (Some(array), Some(items)) = (value.as_array(), schema.get("items")) {
-        for (i, item) in array.iter().enumerate() {
-            check(doc, items, item, &format!("{at}[{i}]"), errors);
-        }
-    }
 }
 
 /// The documented operations as (METHOD, path template).
