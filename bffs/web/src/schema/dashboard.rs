@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::context::SelectionField;
 use async_graphql::{Context, Object, Result, Value};
+use bff_server::graphql::eager::{self, Eager, EagerField, EagerObject};
 use bff_server::graphql::selected_fields;
 use downstream::DownstreamError;
 use downstream::models;
@@ -175,16 +176,19 @@ impl WebDashboard {
 
     /// The most recent orders, newest first. Null, with an error, when the
     /// order service fails.
-    async fn orders(&self, #[graphql(default = 10)] first: i32) -> Result<Option<Vec<Order>>> {
+    async fn orders(
+        &self,
+        #[graphql(default = 10)] first: i32,
+    ) -> Result<Option<Eager<Vec<Order>>>> {
         let first = list_size(first, MAX_LIST)? as usize;
         let orders = fetched(&self.orders)?;
-        Ok(Some(
+        Ok(Some(Eager(
             orders
                 .into_iter()
                 .take(first)
                 .map(|order| Order::new(order, self.products.clone()))
                 .collect(),
-        ))
+        )))
     }
 
     /// Products picked for the viewer. Null, with an error, when the
@@ -192,14 +196,14 @@ impl WebDashboard {
     async fn recommendations(
         &self,
         #[graphql(default = 10)] first: i32,
-    ) -> Result<Option<Vec<Recommendation>>> {
+    ) -> Result<Option<Eager<Vec<Recommendation>>>> {
         let first = list_size(first, MAX_LIST)? as usize;
         let recommendations = fetched(&self.recommendations)?;
         let products = match &self.products {
             Some(products) => Some(products.clone()?),
             None => None,
         };
-        Ok(Some(
+        Ok(Some(Eager(
             recommendations
                 .into_iter()
                 .filter_map(|recommendation| {
@@ -215,7 +219,7 @@ impl WebDashboard {
                 })
                 .take(first)
                 .collect(),
-        ))
+        )))
     }
 
     /// Spending and habits. Null, with an error, when the user service fails.
@@ -248,6 +252,18 @@ impl Recommendation {
     /// Why it was recommended, when the service says.
     async fn reason(&self) -> Option<&str> {
         self.recommendation.reason.as_deref()
+    }
+}
+
+impl EagerObject for Recommendation {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        let recommendation = &self.recommendation;
+        Some(match field.name() {
+            "product" => field.nested(&Product(Arc::clone(self.product.as_ref()?)))?,
+            "score" => eager::scalar(&recommendation.score),
+            "reason" => eager::optional(recommendation.reason.as_ref().map(eager::scalar)),
+            _ => return None,
+        })
     }
 }
 

@@ -1,4 +1,5 @@
-use async_graphql::Object;
+use async_graphql::{Object, Value};
+use bff_server::graphql::eager::{self, EagerField, EagerObject};
 
 /// An amount of money in minor units of its currency.
 pub(crate) struct Money {
@@ -29,6 +30,23 @@ impl Money {
 
     /// e.g. "$1,234.50"
     async fn formatted(&self) -> String {
+        self.formatted_amount()
+    }
+}
+
+impl Money {
+    fn formatted_amount(&self) -> String {
         shaping::format_money(self.amount_cents, &self.currency)
+    }
+}
+
+impl EagerObject for Money {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "amountCents" => eager::scalar(&self.amount_cents),
+            "currency" => eager::scalar(&self.currency),
+            "formatted" => Value::String(self.formatted_amount()),
+            _ => return None,
+        })
     }
 }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object, Result};
+use async_graphql::{Context, Enum, ID, Object, Result, Value};
+use bff_server::graphql::eager::{self, EagerField, EagerObject};
 use downstream::models;
 
 use super::money::Money;
@@ -32,7 +33,7 @@ impl Order {
     }
 
     async fn total(&self) -> Money {
-        Money::new(self.order.total_cents, &self.order.currency)
+        self.total_money()
     }
 
     /// Full date, e.g. "November 25, 2026".
@@ -47,7 +48,7 @@ impl Order {
 
     /// Number of units across all lines.
     async fn items_count(&self) -> i64 {
-        self.order.items.iter().map(|item| item.quantity).sum()
+        self.units()
     }
 
     /// Set once the order has shipped.
@@ -56,6 +57,20 @@ impl Order {
     }
 
     async fn items(&self) -> Vec<OrderItem> {
+        self.lines()
+    }
+}
+
+impl Order {
+    fn total_money(&self) -> Money {
+        Money::new(self.order.total_cents, &self.order.currency)
+    }
+
+    fn units(&self) -> i64 {
+        self.order.items.iter().map(|item| item.quantity).sum()
+    }
+
+    fn lines(&self) -> Vec<OrderItem> {
         (0..self.order.items.len())
             .map(|index| OrderItem {
                 order: Arc::clone(&self.order),
@@ -63,6 +78,23 @@ impl Order {
                 products: self.products.clone(),
             })
             .collect()
+    }
+}
+
+impl EagerObject for Order {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        let order = &self.order;
+        Some(match field.name() {
+            "id" => eager::scalar(&order.id),
+            "status" => eager::enum_value(&OrderStatus::from(order.status)),
+            "total" => field.nested(&self.total_money())?,
+            "date" => Value::String(shaping::long_date(&order.created_at)),
+            "placedAt" => eager::scalar(&order.created_at),
+            "itemsCount" => eager::scalar(&self.units()),
+            "trackingNumber" => eager::optional(order.tracking_number.as_ref().map(eager::scalar)),
+            "items" => field.nested(&self.lines())?,
+            _ => return None,
+        })
     }
 }
 
@@ -98,7 +130,32 @@ impl OrderItem {
 
     /// Price of one unit when the order was placed.
     async fn unit_price(&self) -> Money {
+        self.unit_money()
+    }
+}
+
+impl OrderItem {
+    fn unit_money(&self) -> Money {
         Money::new(self.item().unit_price_cents, &self.order.currency)
+    }
+}
+
+/// Eager only with the products fetched ahead: loading one, or a product
+/// round that failed (null with an error), takes the derived path.
+impl EagerObject for OrderItem {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "product" => {
+                let products = self.products.as_ref()?.as_ref().ok()?;
+                match products.get(&self.item().product_id) {
+                    Some(product) => field.nested(&Product(Arc::clone(product)))?,
+                    None => Value::Null,
+                }
+            }
+            "quantity" => eager::scalar(&self.item().quantity),
+            "unitPrice" => field.nested(&self.unit_money())?,
+            _ => return None,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject, Value};
+use bff_server::graphql::eager::{self, EagerField, EagerObject};
 use downstream::models::{self, InventoryStatus};
 
 use super::money::Money;
@@ -30,12 +31,12 @@ impl Product {
 
     /// What it costs now.
     async fn price(&self) -> Money {
-        Money::new(self.0.price_cents, &self.0.currency)
+        self.current_price()
     }
 
     /// The price before any discount.
     async fn original_price(&self) -> Money {
-        Money::new(self.0.original_price_cents, &self.0.currency)
+        self.price_before_discount()
     }
 
     async fn discount_percentage(&self) -> i64 {
@@ -146,6 +147,37 @@ impl Product {
             .await?;
         let ids = similar.into_iter().map(|s| s.product_id).collect();
         Ok(Some(load_products_in_order(scope, ids).await?))
+    }
+}
+
+impl Product {
+    fn current_price(&self) -> Money {
+        Money::new(self.0.price_cents, &self.0.currency)
+    }
+
+    fn price_before_discount(&self) -> Money {
+        Money::new(self.0.original_price_cents, &self.0.currency)
+    }
+}
+
+/// The fields lists of products show (dashboard lines, recommendations);
+/// anything that fetches (reviews, wishlist, ...) takes the derived path.
+impl EagerObject for Product {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        let product = &self.0;
+        Some(match field.name() {
+            "id" => eager::scalar(&product.id),
+            "name" => eager::scalar(&product.name),
+            "description" => eager::scalar(&product.description),
+            "price" => field.nested(&self.current_price())?,
+            "originalPrice" => field.nested(&self.price_before_discount())?,
+            "discountPercentage" => eager::scalar(&product.discount_percentage),
+            "thumbnailUrl" => eager::scalar(&product.thumbnail_url),
+            "rating" => eager::scalar(&product.average_rating),
+            "reviewCount" => eager::scalar(&product.review_count),
+            "availability" => eager::enum_value(&Availability::from(product.inventory_status)),
+            _ => return None,
+        })
     }
 }
 

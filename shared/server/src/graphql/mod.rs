@@ -20,12 +20,14 @@
 //! | none (parse, validation, argument errors) | unchanged | none |
 
 mod csrf;
+pub mod eager;
 mod endpoint;
 mod limits;
 mod nulls;
 mod scope;
 
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
+pub use eager::{Eager, EagerField, EagerObject, EagerValue};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
