@@ -25,7 +25,7 @@ use serde_json::json;
 use tower_http::compression::CompressionLayer;
 
 use crate::persisted::{PersistedQueries, Safelist};
-use crate::schema::{QueryRoot, RequestScope, build_schema};
+use crate::schema::{self, QueryRoot, RequestScope};
 
 /// For answers a shared cache (CDN) may keep: anonymous GETs by hash. A
 /// minute: prices and stock change, and the BFF's own entity cache already
@@ -62,9 +62,10 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         None => PersistedQueries::automatic(),
     };
     let dev = config.profile.is_dev();
-    let schema = build_schema(dev);
     let state = AppState {
-        graphql: GraphQlEndpoint::new(schema, dev)?.with_limits(config.graphql),
+        graphql: schema::limits(dev)
+            .endpoint(schema::builder, dev)?
+            .with_limits(config.graphql),
         downstream: Downstream::new(&config.downstream, http),
         persisted,
     };

@@ -19,7 +19,7 @@ use bff_server::graphql::{
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
 
-use crate::schema::{MutationRoot, QueryRoot, RequestScope, build_schema};
+use crate::schema::{self, MutationRoot, QueryRoot, RequestScope};
 
 #[derive(Clone)]
 struct AppState {
@@ -32,9 +32,10 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
     let dev = config.profile.is_dev();
-    let schema = build_schema(dev);
     let state = AppState {
-        graphql: GraphQlEndpoint::new(schema, dev)?.with_limits(config.graphql),
+        graphql: schema::limits(dev)
+            .endpoint(schema::builder, dev)?
+            .with_limits(config.graphql),
         downstream: Downstream::new(&config.downstream, http),
     };
     let routes = Router::new()

@@ -8,7 +8,7 @@ mod product;
 mod query;
 
 use async_graphql::context::SelectionField;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
 pub use bff_server::graphql::RequestScope;
 use bff_server::graphql::{SchemaLimits, selected_fields};
 
@@ -23,12 +23,19 @@ const MAX_COMPLEXITY: usize = 500;
 
 /// `introspection`: let tools (GraphiQL, codegen) read the schema; off in production.
 pub fn build_schema(introspection: bool) -> MobileSchema {
+    limits(introspection).finish(builder())
+}
+
+pub(crate) fn limits(introspection: bool) -> SchemaLimits {
     SchemaLimits {
         introspection,
         max_depth: MAX_DEPTH,
         max_complexity: MAX_COMPLEXITY,
     }
-    .finish(Schema::build(QueryRoot, EmptyMutation, EmptySubscription))
+}
+
+pub(crate) fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
 }
 
 /// The schema as SDL, as exported to `schema/mobile.graphql`.

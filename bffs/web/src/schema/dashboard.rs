@@ -143,7 +143,12 @@ impl WebDashboard {
             (selection.order_products || selection.recommendation_products)
                 .then(|| Ok(Arc::new(HashMap::new())))
         } else {
-            Some(scope.products.load_many(product_ids).await.map(Arc::new))
+            // One batch already: straight to the product cache, without the
+            // DataLoader's queueing and per-request memo.
+            product_ids.sort_unstable();
+            product_ids.dedup();
+            let products = downstream.products.lookup(rc, &product_ids).await;
+            Some(products.map(Arc::new))
         };
 
         Self {

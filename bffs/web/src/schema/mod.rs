@@ -13,7 +13,7 @@ mod user;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use bff_server::error::BffError;
 pub use bff_server::graphql::RequestScope;
 use bff_server::graphql::SchemaLimits;
@@ -34,12 +34,19 @@ const MAX_COMPLEXITY: usize = 2_000;
 
 /// `introspection`: let tools (GraphiQL, codegen) read the schema; off in production.
 pub fn build_schema(introspection: bool) -> WebSchema {
+    limits(introspection).finish(builder())
+}
+
+pub(crate) fn limits(introspection: bool) -> SchemaLimits {
     SchemaLimits {
         introspection,
         max_depth: MAX_DEPTH,
         max_complexity: MAX_COMPLEXITY,
     }
-    .finish(Schema::build(QueryRoot, MutationRoot, EmptySubscription))
+}
+
+pub(crate) fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
 }
 
 /// The schema as SDL, as exported to `schema/web.graphql`.

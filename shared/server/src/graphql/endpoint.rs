@@ -4,7 +4,7 @@
 //! call a people-facing API.
 
 use std::any::TypeId;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::ExecutableDocument;
@@ -23,25 +23,72 @@ use crate::auth::{Authentication, Viewer, ViewerKind};
 use crate::config::GraphQlConfig;
 use crate::error::BffError;
 
-/// Parsed operations kept, by total query text size, and the largest query
-/// worth keeping: clients send the same few operations over and over, and
-/// parsing was ~12% of the BFF's CPU per dashboard request (BENCHMARKS.md).
-const DOCUMENT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Parsed operations kept, weighed by query text plus a fixed allowance for
+/// the document and its validated variants, and the largest query worth
+/// keeping: clients send the same few operations over and over, and parsing
+/// was ~12% of the BFF's CPU per dashboard request (BENCHMARKS.md).
+const DOCUMENT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const DOCUMENT_OVERHEAD_BYTES: usize = 4 * 1024;
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+/// Validated (operation, variables) pairs remembered per document, and the
+/// largest variables worth remembering.
+const MAX_VALIDATED_VARIANTS: usize = 8;
+const MAX_REMEMBERED_VARIABLES_BYTES: usize = 512;
 
 /// A schema ready to serve: it finishes every response the same way.
 pub struct GraphQlEndpoint<Q, M, S> {
     schema: Schema<Q, M, S>,
+    /// The same schema without the full validation, for requests that
+    /// passed it before (see [`GraphQlEndpoint::with_fast_path`]).
+    fast_schema: Option<Schema<Q, M, S>>,
     nulls: Arc<NullPropagation>,
     graphiql: bool,
-    documents: moka::future::Cache<String, Arc<ExecutableDocument>>,
+    documents: moka::future::Cache<String, Arc<CachedDocument>>,
     limits: Arc<OperationLimits>,
+}
+
+/// What a request adds to its query text: operation name, variables as JSON.
+type Variant = (Option<String>, String);
+
+/// A parsed query and the requests of it already checked in full.
+struct CachedDocument {
+    document: ExecutableDocument,
+    /// (operation name, variables as JSON) that passed the abuse limits and
+    /// full validation: the outcome of both depends on nothing else.
+    validated: RwLock<Vec<Variant>>,
+}
+
+impl CachedDocument {
+    fn is_validated(&self, variant: &Variant) -> bool {
+        self.validated
+            .read()
+            .is_ok_and(|validated| validated.contains(variant))
+    }
+
+    fn remember(&self, variant: Variant) {
+        if let Ok(mut validated) = self.validated.write()
+            && validated.len() < MAX_VALIDATED_VARIANTS
+            && !validated.contains(&variant)
+        {
+            validated.push(variant);
+        }
+    }
+}
+
+/// How a request got past [`GraphQlEndpoint::admit`].
+enum Admitted {
+    /// Exactly this request passed everything before.
+    Validated,
+    /// Checked against the limits now; the schema validates it in full.
+    /// Remember it in the document when that passes.
+    Checked(Option<(Arc<CachedDocument>, Variant)>),
 }
 
 impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
     fn clone(&self) -> Self {
         Self {
             schema: self.schema.clone(),
+            fast_schema: self.fast_schema.clone(),
             nulls: Arc::clone(&self.nulls),
             graphiql: self.graphiql,
             documents: self.documents.clone(),
@@ -66,10 +113,13 @@ where
         let limits = OperationLimits::new(GraphQlConfig::default(), &sdl);
         let documents = moka::future::Cache::builder()
             .max_capacity(DOCUMENT_CACHE_BYTES)
-            .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX))
+            .weigher(|query: &String, _| {
+                u32::try_from(query.len() + DOCUMENT_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+            })
             .build();
         Ok(Self {
             schema,
+            fast_schema: None,
             nulls: Arc::new(nulls),
             graphiql,
             documents,
@@ -84,48 +134,76 @@ where
         self
     }
 
+    /// Runs a request that passed the abuse limits and full validation
+    /// before (same query text, operation name and variables) on `fast`,
+    /// the same schema built with
+    /// [`SchemaLimits::finish_fast`](super::SchemaLimits::finish_fast):
+    /// both outcomes depend only on those three, so neither is repeated
+    /// (together they were ~11% of the instructions per dashboard request).
+    /// async-graphql's own depth and complexity limits still run.
+    pub fn with_fast_path(mut self, fast: Schema<Q, M, S>) -> Self {
+        self.fast_schema = Some(fast);
+        self
+    }
+
     /// Checks the request against the abuse limits and hands it its parsed
     /// document, from the cache or freshly parsed (and cached when small).
-    /// The limits run on every request, cached document or not. Unparsable
-    /// queries are left to the schema, which reports the syntax error.
-    async fn admit(&self, request: &mut async_graphql::Request) -> Result<(), LimitError> {
-        self.limits.check_text(&request.query)?;
+    /// The limits run on every request but one that passed them (and
+    /// validation) before. Unparsable queries are left to the schema, which
+    /// reports the syntax error.
+    async fn admit(&self, request: &mut async_graphql::Request) -> Result<Admitted, LimitError> {
         let cacheable = request.query.len() <= MAX_CACHED_QUERY_BYTES;
         let cached = if cacheable {
             self.documents.get(&request.query).await
         } else {
             None
         };
-        let document = match cached {
-            Some(document) => ExecutableDocument::clone(&document),
+        let variant = self.fast_schema.as_ref().and_then(|_| variant_of(request));
+        if let (Some(cached), Some(variant)) = (&cached, &variant)
+            && cached.is_validated(variant)
+        {
+            request.set_parsed_query(cached.document.clone());
+            return Ok(Admitted::Validated);
+        }
+        self.limits.check_text(&request.query)?;
+        let cached = match cached {
+            Some(cached) => cached,
             None => {
                 let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-                    return Ok(());
+                    return Ok(Admitted::Checked(None));
                 };
+                let parsed = Arc::new(CachedDocument {
+                    document,
+                    validated: RwLock::default(),
+                });
                 if cacheable {
                     self.documents
-                        .insert(request.query.clone(), Arc::new(document.clone()))
+                        .insert(request.query.clone(), Arc::clone(&parsed))
                         .await;
                 }
-                document
+                parsed
             }
         };
-        self.limits.check_document(&document, &request.variables)?;
-        request.set_parsed_query(document);
-        Ok(())
+        self.limits
+            .check_document(&cached.document, &request.variables)?;
+        request.set_parsed_query(cached.document.clone());
+        Ok(Admitted::Checked(variant.map(|variant| (cached, variant))))
     }
 
     /// Runs `request` unless it breaks an abuse limit (then the response is
     /// one BAD_USER_INPUT error and nothing runs); errors get their
     /// `extensions.code` and failed fields are nulled as the spec says.
     pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
-        if let Err(refusal) = self.admit(&mut request).await {
-            let error = async_graphql::ErrorExtensions::extend(&BffError::from(refusal));
-            // The whole operation is refused: no location to point at.
-            let mut refusal = async_graphql::ServerError::new(error.message, None);
-            refusal.extensions = error.extensions;
-            return async_graphql::Response::from_errors(vec![refusal]);
-        }
+        let admitted = match self.admit(&mut request).await {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                let error = async_graphql::ErrorExtensions::extend(&BffError::from(refusal));
+                // The whole operation is refused: no location to point at.
+                let mut refusal = async_graphql::ServerError::new(error.message, None);
+                refusal.extensions = error.extensions;
+                return async_graphql::Response::from_errors(vec![refusal]);
+            }
+        };
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
         let scope = request
@@ -134,7 +212,21 @@ where
             .and_then(|data| data.downcast_ref::<RequestScope>());
         let request_id = scope.map(|scope| scope.ctx.request_id.clone());
         let stale = scope.map(|scope| scope.ctx.stale.clone());
-        let mut response = self.schema.execute(request).await;
+        let mut response = match (admitted, &self.fast_schema) {
+            (Admitted::Validated, Some(fast)) => fast.execute(request).await,
+            (Admitted::Validated, None) => self.schema.execute(request).await,
+            (Admitted::Checked(memo), _) => {
+                let response = self.schema.execute(request).await;
+                // Request errors (syntax, validation, limits) have no path;
+                // field errors always have one.
+                if let Some((document, variant)) = memo
+                    && response.errors.iter().all(|error| !error.path.is_empty())
+                {
+                    document.remember(variant);
+                }
+                response
+            }
+        };
         // Entities served from stale copies because their service failed:
         // the client may tell its user the data can be out of date.
         if let Some(stale) = stale.filter(|stale| !stale.is_empty()) {
@@ -176,6 +268,16 @@ where
                 .into_response()
         })
     }
+}
+
+/// What, beside the query text, the limits and validation depend on: the
+/// operation name and the variables (as JSON: `Variables` is an ordered
+/// map, so equal variables give equal text). `None` for variables too large
+/// to remember.
+fn variant_of(request: &async_graphql::Request) -> Option<Variant> {
+    let variables = serde_json::to_string(&request.variables).ok()?;
+    (variables.len() <= MAX_REMEMBERED_VARIABLES_BYTES)
+        .then(|| (request.operation_name.clone(), variables))
 }
 
 /// The GraphQL-over-HTTP media type; `application/json` is the legacy one.

@@ -3,10 +3,14 @@
 
 use async_graphql::context::SelectionField;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
-use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, Value};
+use async_graphql::{
+    Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode, Value,
+};
 use downstream::loaders::ProductLoader;
 use downstream::{Downstream, RequestContext};
 
+use super::GraphQlEndpoint;
+use crate::StartError;
 use crate::auth::Viewer;
 use crate::error::BffError;
 
@@ -88,13 +92,57 @@ pub struct SchemaLimits {
 }
 
 impl SchemaLimits {
+    /// The schema, validating every request in full.
     pub fn finish<Q, M, S>(self, builder: SchemaBuilder<Q, M, S>) -> Schema<Q, M, S>
     where
         Q: ObjectType + 'static,
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
+        self.finish_with(builder, ValidationMode::Strict)
+    }
+
+    /// The schema for requests that already passed full validation once
+    /// (the very same document, operation and variables): it checks only
+    /// depth, complexity and fragment cycles. See
+    /// [`GraphQlEndpoint::with_fast_path`](super::GraphQlEndpoint::with_fast_path).
+    pub fn finish_fast<Q, M, S>(self, builder: SchemaBuilder<Q, M, S>) -> Schema<Q, M, S>
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        self.finish_with(builder, ValidationMode::Fast)
+    }
+
+    /// The endpoint serving the schema `builder` makes: validating in full
+    /// the first time a request is seen, on the fast path after that.
+    pub fn endpoint<Q, M, S>(
+        self,
+        builder: impl Fn() -> SchemaBuilder<Q, M, S>,
+        graphiql: bool,
+    ) -> Result<GraphQlEndpoint<Q, M, S>, StartError>
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql)?;
+        Ok(endpoint.with_fast_path(self.finish_fast(builder())))
+    }
+
+    fn finish_with<Q, M, S>(
+        self,
+        builder: SchemaBuilder<Q, M, S>,
+        mode: ValidationMode,
+    ) -> Schema<Q, M, S>
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
         let builder = builder
+            .validation_mode(mode)
             .limit_depth(self.max_depth)
             .limit_complexity(self.max_complexity);
         if self.introspection {

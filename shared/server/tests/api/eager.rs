@@ -1,0 +1,207 @@
+//! `graphql::eager`: an `Eager` list answers exactly what the derived
+//! resolvers answer (aliases, fragments, `__typename`, merged selections,
+//! `@skip`/`@include`, nulls, errors), and really skips them when it can.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Enum, Object, Schema, Value};
+use bff_server::graphql::eager::{self, Eager, EagerField, EagerObject};
+use serde_json::json;
+
+/// Calls of derived resolvers that the eager path should have made unneeded.
+#[derive(Default)]
+struct DerivedCalls(AtomicUsize);
+
+fn count(ctx: &Context<'_>) {
+    ctx.data_unchecked::<Arc<DerivedCalls>>()
+        .0
+        .fetch_add(1, Ordering::SeqCst);
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+enum Colour {
+    Red,
+    DarkBlue,
+}
+
+#[derive(Clone)]
+struct Part {
+    id: String,
+    colour: Colour,
+    note: Option<String>,
+    weight: f64,
+    broken: bool,
+    child: Option<Box<Part>>,
+}
+
+#[Object]
+impl Part {
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
+        count(ctx);
+        async_graphql::ID(self.id.clone())
+    }
+
+    async fn colour(&self, ctx: &Context<'_>) -> Colour {
+        count(ctx);
+        self.colour
+    }
+
+    async fn note(&self, ctx: &Context<'_>) -> Option<&str> {
+        count(ctx);
+        self.note.as_deref()
+    }
+
+    async fn weight(&self, ctx: &Context<'_>) -> f64 {
+        count(ctx);
+        self.weight
+    }
+
+    async fn child(&self, ctx: &Context<'_>) -> Option<Part> {
+        count(ctx);
+        self.child.as_deref().cloned()
+    }
+
+    /// Fails for a broken part: only the derived path reports errors.
+    async fn status(&self) -> async_graphql::Result<Option<String>> {
+        if self.broken {
+            Err("status service unavailable".into())
+        } else {
+            Ok(Some("ok".into()))
+        }
+    }
+
+    /// An argument: left to the derived resolver.
+    async fn label(&self, #[graphql(default = "#")] prefix: String) -> String {
+        format!("{prefix}{}", self.id)
+    }
+}
+
+impl EagerObject for Part {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "id" => eager::scalar(&self.id),
+            "colour" => eager::enum_value(&self.colour),
+            "note" => eager::optional(self.note.as_ref().map(eager::scalar)),
+            "weight" => eager::scalar(&self.weight),
+            "child" => match &self.child {
+                Some(child) => field.nested(child.as_ref())?,
+                None => Value::Null,
+            },
+            "status" if !self.broken => eager::scalar(&"ok".to_owned()),
+            _ => return None,
+        })
+    }
+}
+
+fn parts(broken: bool) -> Vec<Part> {
+    let leaf = Part {
+        id: "p3".into(),
+        colour: Colour::DarkBlue,
+        note: None,
+        weight: 0.5,
+        broken: false,
+        child: None,
+    };
+    vec![
+        Part {
+            id: "p1".into(),
+            colour: Colour::Red,
+            note: Some("first \"quoted\" ☕".into()),
+            weight: 1.25,
+            broken,
+            child: Some(Box::new(leaf.clone())),
+        },
+        Part {
+            id: "p2".into(),
+            colour: Colour::DarkBlue,
+            note: None,
+            weight: 2.0,
+            broken: false,
+            child: None,
+        },
+    ]
+}
+
+struct Query;
+
+#[Object]
+impl Query {
+    async fn derived(&self, #[graphql(default = false)] broken: bool) -> Vec<Part> {
+        parts(broken)
+    }
+
+    async fn eager(&self, #[graphql(default = false)] broken: bool) -> Eager<Vec<Part>> {
+        Eager(parts(broken))
+    }
+}
+
+/// Runs `query` with `LIST` naming the derived field, then the eager one;
+/// both answers as JSON, and the derived resolver calls of the eager run.
+async fn both(
+    query: &str,
+    variables: serde_json::Value,
+) -> (serde_json::Value, serde_json::Value, usize) {
+    let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+    let mut answers = Vec::new();
+    let mut calls = 0;
+    for field in ["derived", "eager"] {
+        let counter = Arc::new(DerivedCalls::default());
+        // The field name sits on its own line, so both runs report errors
+        // at the same locations.
+        let request = async_graphql::Request::new(query.replace("LIST", field))
+            .variables(async_graphql::Variables::from_json(variables.clone()))
+            .data(Arc::clone(&counter));
+        answers.push(serde_json::to_value(schema.execute(request).await).unwrap());
+        calls = counter.0.load(Ordering::SeqCst);
+    }
+    let eager = answers.pop().unwrap();
+    let derived = answers.pop().unwrap();
+    (derived, eager, calls)
+}
+
+#[tokio::test]
+async fn plain_selections_are_answered_eagerly_and_identically() {
+    let queries = [
+        "{ parts:\nLIST\n{ id colour note weight child { id colour note } } }",
+        // aliases, __typename, a field twice, merged sub-selections
+        "{ parts:\nLIST\n{ key: id __typename id kind: colour child { id } child { weight __typename } } }",
+        // named and inline fragments, with and without a type condition
+        "query { parts:\nLIST\n{ ...P ... on Part { weight } ... { note } } } fragment P on Part { id child { id colour } }",
+        // an object whose every field is skipped is null, as derived
+        "query($no: Boolean!) { parts:\nLIST\n{ id @include(if: $no) child { id @skip(if: true) } } }",
+    ];
+    for query in queries {
+        let (derived, eager, calls) = both(query, json!({ "no": false })).await;
+        assert_eq!(eager, derived, "{query}");
+        assert!(derived.get("errors").is_none(), "{derived}");
+        assert_eq!(calls, 0, "the eager run used derived resolvers: {query}");
+    }
+}
+
+#[tokio::test]
+async fn what_it_cannot_answer_falls_back_to_the_derived_resolvers() {
+    let cases = [
+        // an argument
+        ("{ parts:\nLIST\n{ id label(prefix: \"~\") } }", false),
+        // a field the eager impl does not know
+        ("{ parts:\nLIST\n{ id label } }", false),
+        // an error: null at its path, the rest intact
+        (
+            "{ parts:\nLIST\n(broken: true) { id status child { id } } }",
+            true,
+        ),
+    ];
+    for (query, errors) in cases {
+        let (derived, eager, calls) = both(query, json!({})).await;
+        assert_eq!(eager, derived, "{query}");
+        assert_eq!(derived.get("errors").is_some(), errors, "{derived}");
+        assert!(calls > 0, "no fallback for {query}");
+    }
+    let (_, eager, _) = both("{ parts:\nLIST\n(broken: true) { id status } }", json!({})).await;
+    assert_eq!(eager["errors"][0]["path"], json!(["parts", 0, "status"]));
+    assert_eq!(
+        eager["data"]["parts"][1],
+        json!({ "id": "p2", "status": "ok" })
+    );
+}
