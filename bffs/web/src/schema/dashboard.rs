@@ -161,6 +161,67 @@ impl WebDashboard {
     }
 }
 
+/// A part fetched without error (`None`: not fetched, or failed: the derived
+/// resolver reports which).
+fn fetched_ok<T>(part: &Part<T>) -> Option<&T> {
+    part.as_ref()?.as_ref().ok()
+}
+
+/// Everything prefetched and fine: the whole dashboard is answered without a
+/// future per field. A failed part, a bad `first` or anything else unusual
+/// takes the derived resolvers below, which report it.
+impl EagerObject for WebDashboard {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        match field.name() {
+            "user" => field.nested(&UserProfile(Arc::clone(fetched_ok(&self.user)?))),
+            "orders" => {
+                let first = field.argument("first", || DEFAULT_ORDERS)?;
+                let first = usize::try_from(list_size(first, MAX_LIST).ok()?).ok()?;
+                let orders = fetched_ok(&self.orders)?;
+                let products = self.products.clone();
+                let orders: Vec<Order> = orders
+                    .iter()
+                    .take(first)
+                    .map(|order| Order::new(Arc::clone(order), products.clone()))
+                    .collect();
+                field.nested(&orders)
+            }
+            "recommendations" => {
+                let first = field.argument("first", || DEFAULT_RECOMMENDATIONS)?;
+                let first = usize::try_from(list_size(first, MAX_LIST).ok()?).ok()?;
+                let recommendations = fetched_ok(&self.recommendations)?;
+                let products = match &self.products {
+                    Some(products) => Some(products.as_ref().ok()?),
+                    None => None,
+                };
+                let shown: Vec<Recommendation> =
+                    recommended(recommendations, products).take(first).collect();
+                field.nested(&shown)
+            }
+            "analytics" => field.nested(&UserAnalytics(fetched_ok(&self.analytics)?.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// The recommendations to show, with their products when those were fetched;
+/// a recommended product the catalogue no longer has is dropped.
+fn recommended<'a>(
+    recommendations: &'a [models::Recommendation],
+    products: Option<&'a Arc<HashMap<String, Arc<models::Product>>>>,
+) -> impl Iterator<Item = Recommendation> + 'a {
+    recommendations.iter().filter_map(move |recommendation| {
+        let product = match products {
+            Some(products) => Some(Arc::clone(products.get(&recommendation.product_id)?)),
+            None => None,
+        };
+        Some(Recommendation {
+            recommendation: recommendation.clone(),
+            product,
+        })
+    })
+}
+
 /// A part that was fetched because it was selected; resolvers of unselected
 /// parts never run.
 fn fetched<T: Clone>(part: &Part<T>) -> Result<T> {
@@ -209,19 +270,7 @@ impl WebDashboard {
             None => None,
         };
         Ok(Some(Eager(
-            recommendations
-                .into_iter()
-                .filter_map(|recommendation| {
-                    // A recommended product the catalogue no longer has is dropped.
-                    let product = match &products {
-                        Some(products) => Some(products.get(&recommendation.product_id)?.clone()),
-                        None => None,
-                    };
-                    Some(Recommendation {
-                        recommendation,
-                        product,
-                    })
-                })
+            recommended(&recommendations, products.as_ref())
                 .take(first)
                 .collect(),
         )))
@@ -260,6 +309,24 @@ impl Recommendation {
     }
 }
 
+impl EagerObject for UserAnalytics {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        let analytics = &self.0;
+        Some(match field.name() {
+            "totalSpent" => field.nested(&self.total_spent_money())?,
+            "ordersThisMonth" => eager::scalar(&analytics.orders_this_month),
+            "favoriteCategories" => Value::List(
+                analytics
+                    .favorite_categories
+                    .iter()
+                    .map(eager::scalar)
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
+}
+
 impl EagerObject for Recommendation {
     fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
         let recommendation = &self.recommendation;
@@ -275,10 +342,16 @@ impl EagerObject for Recommendation {
 /// The viewer's spending and habits.
 pub(crate) struct UserAnalytics(models::UserAnalytics);
 
+impl UserAnalytics {
+    fn total_spent_money(&self) -> Money {
+        Money::new(self.0.total_spent_cents, &self.0.currency)
+    }
+}
+
 #[Object]
 impl UserAnalytics {
     async fn total_spent(&self) -> Money {
-        Money::new(self.0.total_spent_cents, &self.0.currency)
+        self.total_spent_money()
     }
 
     async fn orders_this_month(&self) -> i64 {

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use bff_server::error::BffError;
+use bff_server::graphql::Eager;
 use futures::future::OptionFuture;
 
 use super::checkout::{CartItemInput, Checkout};
@@ -28,9 +29,9 @@ impl QueryRoot {
     }
 
     /// The signed-in viewer's dashboard.
-    async fn dashboard(&self, ctx: &Context<'_>) -> Result<WebDashboard> {
+    async fn dashboard(&self, ctx: &Context<'_>) -> Result<Eager<WebDashboard>> {
         let viewer = RequestScope::of(ctx).viewer()?;
-        Ok(WebDashboard::load(ctx, &viewer.user_id).await)
+        Ok(Eager(WebDashboard::load(ctx, &viewer.user_id).await))
     }
 
     /// Auth optional: inWishlist and personalizedRecommendations need a viewer.

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result, SimpleObject, Value};
+use bff_server::graphql::eager::{self, EagerField, EagerObject};
 use downstream::models;
 
 use super::RequestScope;
@@ -52,6 +53,23 @@ impl UserProfile {
             .payment_methods(&scope.ctx, &self.0.id)
             .await?;
         Ok(Some(methods.iter().map(PaymentMethod::from).collect()))
+    }
+}
+
+/// The profile fields; addresses and payment methods take the derived path.
+impl EagerObject for UserProfile {
+    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+        let user = &self.0;
+        Some(match field.name() {
+            "id" => eager::scalar(&user.id),
+            "name" => eager::scalar(&user.name),
+            "email" => eager::scalar(&user.email),
+            "avatarUrl" => eager::scalar(&user.avatar.high_res_url),
+            "membershipLevel" => eager::scalar(&user.membership_level),
+            "loyaltyPoints" => eager::scalar(&user.loyalty_points),
+            "unreadNotificationsCount" => eager::scalar(&user.unread_notifications_count),
+            _ => return None,
+        })
     }
 }
 

@@ -501,3 +501,63 @@ async fn signed_in_viewers_see_wishlist_and_personalised_recommendations() {
         )
     );
 }
+
+/// The dashboard is answered without a future per field when everything it
+/// shows was fetched ahead (`graphql::eager`); any field that needs more
+/// sends the whole of it down async-graphql's resolvers. Both must answer
+/// the same, aliases, fragments and `__typename` included.
+#[tokio::test]
+async fn dashboard_answers_the_same_on_its_fast_and_general_paths() {
+    let app = spawn_app().await;
+    let fields = "__typename ...Recent
+        user { __typename name avatarUrl membershipLevel loyaltyPoints }
+        orders(first: 4) { __typename id total { __typename formatted amountCents }
+            items { quantity unitPrice { formatted } product { ... on Product { id name thumbnailUrl } } } }
+        recommendations(first: 3) { score reason product { id name price { formatted currency } } }
+        analytics { totalSpent { formatted } ordersThisMonth favoriteCategories }";
+    let fragment = "fragment Recent on WebDashboard {
+        latest: orders(first: 1) { id status date placedAt itemsCount trackingNumber } }";
+    let fast = app
+        .query_as(
+            "u1",
+            &format!("{{ dashboard {{ {fields} }} }} {fragment}"),
+            json!({}),
+        )
+        .await;
+    let fast = data(&fast)["dashboard"].clone();
+    assert_eq!(fast["__typename"], "WebDashboard");
+    assert_eq!(fast["orders"][0]["total"]["__typename"], "Money");
+    assert_eq!(fast["latest"][0]["id"], "o14");
+
+    // Addresses are not prefetched: the dashboard takes the general path.
+    let general = app
+        .query_as(
+            "u1",
+            &format!("{{ dashboard {{ {fields} user {{ addresses {{ city }} }} }} }} {fragment}"),
+            json!({}),
+        )
+        .await;
+    let mut general = data(&general)["dashboard"].clone();
+    assert!(general["user"]["addresses"].is_array(), "{general}");
+    general["user"].as_object_mut().unwrap().remove("addresses");
+    assert_eq!(general, fast);
+
+    // inWishlist needs a call: the orders take the general path.
+    let general = app
+        .query_as(
+            "u1",
+            &format!(
+                "{{ dashboard {{ {fields} orders(first: 4) {{ items {{ product {{ inWishlist }} }} }} }} }} {fragment}"
+            ),
+            json!({}),
+        )
+        .await;
+    let mut general = data(&general)["dashboard"].clone();
+    for order in general["orders"].as_array_mut().unwrap() {
+        for item in order["items"].as_array_mut().unwrap() {
+            let product = item["product"].as_object_mut().unwrap();
+            assert!(product.remove("inWishlist").unwrap().is_boolean());
+        }
+    }
+    assert_eq!(general, fast);
+}

@@ -79,6 +79,15 @@ impl EagerField<'_> {
         self.ctx.item.node.name.node.as_str()
     }
 
+    /// The argument `name` (its default when absent); `None` when it does
+    /// not parse, which the derived resolver then reports.
+    pub fn argument<T: InputType>(&self, name: &str, default: fn() -> T) -> Option<T> {
+        self.ctx
+            .param_value(name, Some(default))
+            .ok()
+            .map(|(_, value)| value)
+    }
+
     /// The value of an object (or list or option of objects) this field
     /// returns, resolved with the field's own selection set.
     pub fn nested<V: EagerValue>(&self, value: &V) -> Option<Value> {
@@ -166,26 +175,31 @@ fn collect_fields<T: EagerObject>(
 
 /// A response key selected twice (`{ a { x } a { y } }`, or through
 /// fragments) gets the merge of both, as async-graphql's executor does.
+/// One hash per key (`entry`): objects are keyed with SipHash, and this runs
+/// for every field of the response.
 fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    match (target.get_mut(&name), value) {
-        (Some(Value::Object(existing)), Value::Object(more)) => {
-            for (key, value) in more {
-                insert_value(existing, key, value);
-            }
+    use async_graphql::indexmap::map::Entry;
+    match (target.entry(name), value) {
+        (Entry::Vacant(vacant), value) => {
+            vacant.insert(value);
         }
-        (Some(Value::List(existing)), Value::List(more)) => {
-            for (existing, more) in existing.iter_mut().zip(more) {
-                if let (Value::Object(existing), Value::Object(more)) = (existing, more) {
-                    for (key, value) in more {
-                        insert_value(existing, key, value);
+        (Entry::Occupied(mut occupied), value) => match (occupied.get_mut(), value) {
+            (Value::Object(existing), Value::Object(more)) => {
+                for (key, value) in more {
+                    insert_value(existing, key, value);
+                }
+            }
+            (Value::List(existing), Value::List(more)) => {
+                for (existing, more) in existing.iter_mut().zip(more) {
+                    if let (Value::Object(existing), Value::Object(more)) = (existing, more) {
+                        for (key, value) in more {
+                            insert_value(existing, key, value);
+                        }
                     }
                 }
             }
-        }
-        (Some(_), _) => {}
-        (None, value) => {
-            target.insert(name, value);
-        }
+            _ => {}
+        },
     }
 }
 

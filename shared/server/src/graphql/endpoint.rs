@@ -212,11 +212,14 @@ where
             .and_then(|data| data.downcast_ref::<RequestScope>());
         let request_id = scope.map(|scope| scope.ctx.request_id.clone());
         let stale = scope.map(|scope| scope.ctx.stale.clone());
+        // Boxed: async-graphql's execution future is large, and unboxed it
+        // is copied each time an enclosing future moves (handler, layers),
+        // which was ~2.5% of the instructions per request.
         let mut response = match (admitted, &self.fast_schema) {
-            (Admitted::Validated, Some(fast)) => fast.execute(request).await,
-            (Admitted::Validated, None) => self.schema.execute(request).await,
+            (Admitted::Validated, Some(fast)) => Box::pin(fast.execute(request)).await,
+            (Admitted::Validated, None) => Box::pin(self.schema.execute(request)).await,
             (Admitted::Checked(memo), _) => {
-                let response = self.schema.execute(request).await;
+                let response = Box::pin(self.schema.execute(request)).await;
                 // Request errors (syntax, validation, limits) have no path;
                 // field errors always have one.
                 if let Some((document, variant)) = memo
