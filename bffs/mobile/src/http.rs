@@ -34,7 +34,6 @@ const PUBLIC: &str = "public, max-age=60";
 /// Everything else: viewer data, errors, POSTs.
 const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
 
-#[derive(Clone)]
 struct AppState {
     graphql: GraphQlEndpoint<QueryRoot, EmptyMutation, EmptySubscription>,
     downstream: Downstream,
@@ -73,14 +72,14 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .route("/graphql", get(graphql_get).post(graphql_post))
         // Refuses requests a browser could send cross-site unpreflighted.
         .route_layer(axum::middleware::from_fn(prevent_csrf))
-        .with_state(state)
+        .with_state(Arc::new(state))
         // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
         .layer(CompressionLayer::new());
     Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
 }
 
 async fn graphql_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
     headers: HeaderMap,
@@ -93,7 +92,7 @@ async fn graphql_post(
 }
 
 async fn graphql_get(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
     headers: HeaderMap,

@@ -21,7 +21,6 @@ use downstream::{Downstream, RequestContext};
 
 use crate::schema::{self, MutationRoot, QueryRoot, RequestScope};
 
-#[derive(Clone)]
 struct AppState {
     graphql: GraphQlEndpoint<QueryRoot, MutationRoot, async_graphql::EmptySubscription>,
     downstream: Downstream,
@@ -42,12 +41,12 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .route("/graphql", get(graphql_get).post(graphql_post))
         // Refuses requests a browser could send cross-site unpreflighted.
         .route_layer(axum::middleware::from_fn(prevent_csrf))
-        .with_state(state);
+        .with_state(Arc::new(state));
     Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
 }
 
 async fn graphql_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
     headers: HeaderMap,
@@ -60,7 +59,7 @@ async fn graphql_post(
 }
 
 async fn graphql_get(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
     auth: Authentication,
     headers: HeaderMap,

@@ -14,9 +14,21 @@ use futures::future::join_all;
 
 use crate::{CacheConfig, DownstreamError, RequestContext, Service, telemetry};
 
-/// Cache of one entity type keyed by id. Cheap to clone; a TTL of 0 disables it.
-#[derive(Clone)]
+/// Cache of one entity type keyed by id. Cheap to clone (one `Arc`: every
+/// client request clones the clients); a TTL of 0 disables it.
 pub struct EntityCache<V> {
+    inner: Arc<Inner<V>>,
+}
+
+impl<V> Clone for EntityCache<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<V> {
     /// The service the entities come from.
     service: Service,
     /// What the stale marks and metrics call it, e.g. `product`.
@@ -25,14 +37,16 @@ pub struct EntityCache<V> {
     /// Every entity fetched, kept for TTL + stale time; only read when the
     /// service fails.
     stale: Option<moka::future::Cache<String, Arc<V>>>,
+    lookups: telemetry::CacheCounters,
 }
 
 impl<V> std::fmt::Debug for EntityCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
         f.debug_struct("EntityCache")
-            .field("kind", &self.kind)
-            .field("entries", &self.entries.as_ref().map(|c| c.entry_count()))
-            .field("stale", &self.stale.as_ref().map(|c| c.entry_count()))
+            .field("kind", &inner.kind)
+            .field("entries", &inner.entries.as_ref().map(|c| c.entry_count()))
+            .field("stale", &inner.stale.as_ref().map(|c| c.entry_count()))
             .finish()
     }
 }
@@ -57,12 +71,22 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 .build()
         };
         Self {
-            service,
-            kind,
-            entries: enabled.then(|| cache(config.ttl_ms)),
-            stale: (enabled && config.stale_ms > 0)
-                .then(|| cache(config.ttl_ms.saturating_add(config.stale_ms))),
+            inner: Arc::new(Inner {
+                service,
+                kind,
+                entries: enabled.then(|| cache(config.ttl_ms)),
+                stale: (enabled && config.stale_ms > 0)
+                    .then(|| cache(config.ttl_ms.saturating_add(config.stale_ms))),
+                lookups: telemetry::CacheCounters::default(),
+            }),
         }
+    }
+
+    /// Counts `lookups` ids that ended as `event`.
+    fn count(&self, event: telemetry::CacheEvent, lookups: usize) {
+        let inner = &self.inner;
+        let lookups = u64::try_from(lookups).unwrap_or(u64::MAX);
+        inner.lookups.add(inner.kind, event, lookups);
     }
 
     /// Values for `ids` (unknown ids are left out). Cached ids are served from
@@ -83,8 +107,9 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         F: FnOnce(Vec<String>) -> Fut,
         Fut: Future<Output = Result<Vec<(String, V)>, DownstreamError>>,
     {
-        let Some(entries) = &self.entries else {
-            telemetry::cache(self.kind, telemetry::CacheEvent::Miss);
+        let inner = &*self.inner;
+        let Some(entries) = &inner.entries else {
+            self.count(telemetry::CacheEvent::Miss, 1);
             let fetched = fetch_batch(ids.to_vec()).await?;
             return Ok(fetched
                 .into_iter()
@@ -94,22 +119,23 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
 
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
+        let mut hits = 0;
         for id in ids {
             match entries.get(id).await {
                 Some(value) => {
-                    telemetry::cache(self.kind, telemetry::CacheEvent::Hit);
+                    hits += 1;
                     found.insert(id.clone(), value);
                 }
                 None if !missing.contains(id) => missing.push(id.clone()),
                 None => {}
             }
         }
+        // Still one count per id, added at once.
+        self.count(telemetry::CacheEvent::Hit, hits);
         if missing.is_empty() {
             return Ok(found);
         }
-        for _ in &missing {
-            telemetry::cache(self.kind, telemetry::CacheEvent::Miss);
-        }
+        self.count(telemetry::CacheEvent::Miss, missing.len());
 
         // One batch for all our misses, polled only if at least one of them is
         // not already being loaded by someone else.
@@ -127,7 +153,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             .shared();
         let lookups = missing.iter().map(|id| {
             let batch = batch.clone();
-            let stale = self.stale.as_ref();
+            let stale = inner.stale.as_ref();
             entries.try_get_with_by_ref(id.as_str(), async move {
                 match batch.await {
                     Ok(values) => {
@@ -150,13 +176,13 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 Ok(results) => results,
                 Err(_elapsed) => {
                     let error = DownstreamError::Timeout {
-                        service: self.service,
+                        service: inner.service,
                     };
                     let ids: Vec<&String> = missing.iter().collect();
                     let stale = self.serve_stale(&ids, &error).await.ok_or(error)?;
+                    self.count(telemetry::CacheEvent::Stale, stale.len());
                     for (id, value) in stale {
-                        ctx.stale.record(self.kind, &id);
-                        telemetry::cache(self.kind, telemetry::CacheEvent::Stale);
+                        ctx.stale.record(inner.kind, &id);
                         found.insert(id, value);
                     }
                     return Ok(found);
@@ -183,9 +209,9 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             return Ok(found);
         };
         let stale = self.serve_stale(&failed, &error).await.ok_or(error)?;
+        self.count(telemetry::CacheEvent::Stale, stale.len());
         for (id, value) in stale {
-            ctx.stale.record(self.kind, &id);
-            telemetry::cache(self.kind, telemetry::CacheEvent::Stale);
+            ctx.stale.record(inner.kind, &id);
             found.insert(id, value);
         }
         Ok(found)
@@ -198,7 +224,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         ids: &[&String],
         error: &DownstreamError,
     ) -> Option<Vec<(String, Arc<V>)>> {
-        let stale = self.stale.as_ref()?;
+        let stale = self.inner.stale.as_ref()?;
         let service_failed = matches!(
             error,
             DownstreamError::Unavailable { .. }
@@ -213,16 +239,16 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         for id in ids {
             copies.push(((*id).clone(), stale.get(*id).await?));
         }
-        tracing::debug!(kind = self.kind, count = copies.len(), %error, "serving stale copies");
+        tracing::debug!(kind = self.inner.kind, count = copies.len(), %error, "serving stale copies");
         Some(copies)
     }
 
     /// Forgets `id`, its stale copy too (it is known to be out of date).
     pub async fn invalidate(&self, id: &str) {
-        if let Some(entries) = &self.entries {
+        if let Some(entries) = &self.inner.entries {
             entries.invalidate(id).await;
         }
-        if let Some(stale) = &self.stale {
+        if let Some(stale) = &self.inner.stale {
             stale.invalidate(id).await;
         }
     }

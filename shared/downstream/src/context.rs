@@ -156,6 +156,25 @@ impl TraceParent {
     }
 }
 
+impl TraceParent {
+    /// The header text, `00-{trace:032x}-{span:016x}-{flags:02x}`, written
+    /// without the formatting machinery: every downstream call sends it.
+    pub(crate) fn header_bytes(&self) -> [u8; 55] {
+        fn hex(out: &mut [u8], mut value: u128) {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            for byte in out.iter_mut().rev() {
+                *byte = DIGITS[(value & 0xf) as usize];
+                value >>= 4;
+            }
+        }
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        hex(&mut out[3..35], self.trace_id);
+        hex(&mut out[36..52], u128::from(self.span_id));
+        hex(&mut out[53..55], u128::from(u8::from(self.sampled)));
+        out
+    }
+}
+
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -193,6 +212,26 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         ] {
             assert_eq!(TraceParent::child_of(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn header_bytes_are_the_display_form() {
+        let cases = [
+            TraceParent::new_root(),
+            TraceParent {
+                trace_id: 1,
+                span_id: u64::MAX,
+                sampled: false,
+            },
+            TraceParent {
+                trace_id: u128::MAX,
+                span_id: 0x00f0_67aa_0ba9_02b7,
+                sampled: true,
+            },
+        ];
+        for trace in cases {
+            assert_eq!(trace.header_bytes(), trace.to_string().as_bytes());
         }
     }
 

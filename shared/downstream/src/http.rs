@@ -2,12 +2,15 @@
 //! contract-aware status mapping, deadlines and the propagated headers.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
+use http::HeaderName;
 use reqwest::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
@@ -23,6 +26,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Least time a retry must have left before the deadline to be worth making.
 const MIN_RETRY_TRY: Duration = Duration::from_millis(20);
 
+// The propagated headers, named once rather than parsed from a `&str` per call.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
 /// Builds the process-wide HTTP client. Call once at start-up and clone the
 /// result (it is an `Arc`); fails only when the TLS backend cannot start.
 pub fn build_http_client() -> reqwest::Result<reqwest::Client> {
@@ -37,15 +46,27 @@ pub fn build_http_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// The body of a GET several callers wait for.
-type Flight = Shared<BoxFuture<'static, Result<Arc<[u8]>, DownstreamError>>>;
+/// The body of a GET several callers wait for (`Bytes`: shared, not copied).
+type Flight = Shared<BoxFuture<'static, Result<Bytes, DownstreamError>>>;
 
 /// GETs in flight, by viewer and URL.
 type Flights = Arc<Mutex<HashMap<String, Flight>>>;
 
 /// One downstream service: where it lives and how long a call may take.
+/// Cheap to clone (one `Arc`): every client request clones the clients.
 #[derive(Debug, Clone)]
-pub(crate) struct Endpoint {
+pub(crate) struct Endpoint(Arc<EndpointInner>);
+
+impl std::ops::Deref for Endpoint {
+    type Target = EndpointInner;
+
+    fn deref(&self) -> &EndpointInner {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct EndpointInner {
     service: Service,
     base: Url,
     timeout: Duration,
@@ -63,7 +84,7 @@ pub(crate) struct Call<'a> {
     url: Url,
     /// Route pattern for logs, e.g. `GET /products/{id}`: never ids or query strings.
     route: &'static str,
-    body: Option<Vec<u8>>,
+    body: Option<Bytes>,
     idempotency_key: Option<&'a str>,
 }
 
@@ -75,7 +96,7 @@ impl Endpoint {
         if let Ok(mut segments) = base.path_segments_mut() {
             segments.pop_if_empty();
         }
-        Self {
+        Self(Arc::new(EndpointInner {
             service,
             base,
             timeout: config.timeout(service),
@@ -84,7 +105,7 @@ impl Endpoint {
             breaker: CircuitBreaker::new(service, &config.breaker(service)),
             in_flight: Flights::default(),
             coalesce_gets: config.coalesce_gets,
-        }
+        }))
     }
 
     /// When a call (every try and back-off) must end: the service's timeout
@@ -128,7 +149,7 @@ impl<'a> Call<'a> {
 
     pub(crate) fn json<B: Serialize>(mut self, body: &B) -> Self {
         // Our own models always serialize; an empty body would fail loudly downstream.
-        self.body = serde_json::to_vec(body).ok();
+        self.body = serde_json::to_vec(body).ok().map(Bytes::from);
         self
     }
 
@@ -154,7 +175,7 @@ impl<'a> Call<'a> {
         if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
             decode(&self.send_coalesced(ctx).await?)
         } else {
-            decode(self.send(ctx).await?.as_ref())
+            decode(&self.send(ctx).await?)
         }
     }
 
@@ -163,42 +184,46 @@ impl<'a> Call<'a> {
     /// caller that started it), so a caller that gives up cancels no one
     /// else. A caller that joined a call which then timed out still has its
     /// own time left: it then makes its own call.
-    async fn send_coalesced(self, ctx: &RequestContext) -> Result<Arc<[u8]>, DownstreamError> {
+    async fn send_coalesced(self, ctx: &RequestContext) -> Result<Bytes, DownstreamError> {
         let endpoint = self.endpoint;
         let service = endpoint.service;
         let deadline = endpoint.call_deadline(ctx);
-        let key = format!("{}\n{}", ctx.user_id.as_deref().unwrap_or(""), self.url);
-        let (flight, joined) = {
+        let (user, url) = (ctx.user_id.as_deref().unwrap_or(""), self.url.as_str());
+        let mut key = String::with_capacity(user.len() + 1 + url.len());
+        key.extend([user, "\n", url]);
+        // `own`: this call, kept only when it joined another's (it may
+        // have to be made after all).
+        let (flight, own) = {
             let mut flights = endpoint
                 .in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            match flights.get(&key) {
-                Some(flight) => (flight.clone(), true),
-                None => {
-                    let flight = self.spawn_flight(ctx, key.clone());
-                    flights.insert(key, flight.clone());
-                    (flight, false)
+            match flights.entry(key) {
+                Entry::Occupied(entry) => (entry.get().clone(), Some(self)),
+                Entry::Vacant(entry) => {
+                    let flight = self.spawn_flight(ctx, entry.key().clone());
+                    entry.insert(flight.clone());
+                    (flight, None)
                 }
             }
         };
-        match tokio::time::timeout_at(deadline, flight).await {
-            Err(_elapsed) => Err(DownstreamError::Timeout { service }),
-            Ok(Err(DownstreamError::Timeout { .. }))
-                if joined
-                    && deadline.saturating_duration_since(Instant::now()) >= MIN_RETRY_TRY =>
+        let Ok(result) = tokio::time::timeout_at(deadline, flight).await else {
+            return Err(DownstreamError::Timeout { service });
+        };
+        match (result, own) {
+            (Err(DownstreamError::Timeout { .. }), Some(call))
+                if deadline.saturating_duration_since(Instant::now()) >= MIN_RETRY_TRY =>
             {
-                let body = self.send_by(ctx, deadline).await?;
-                Ok(Arc::from(body.as_ref()))
+                call.send_by(ctx, deadline).await
             }
-            Ok(result) => result,
+            (result, _) => result,
         }
     }
 
     /// Starts this GET as a task that leaves `in_flight` when done.
-    fn spawn_flight(&self, ctx: &RequestContext, key: String) -> Flight {
+    fn spawn_flight(self, ctx: &RequestContext, key: String) -> Flight {
         let endpoint = self.endpoint.clone();
-        let (url, route) = (self.url.clone(), self.route);
+        let (url, route) = (self.url, self.route);
         let ctx = ctx.clone();
         let service = endpoint.service;
         let task = tokio::spawn(async move {
@@ -215,9 +240,7 @@ impl<'a> Call<'a> {
                 body: None,
                 idempotency_key: None,
             };
-            call.send(&ctx)
-                .await
-                .map(|body| Arc::<[u8]>::from(body.as_ref()))
+            call.send(&ctx).await
         });
         async move {
             task.await.unwrap_or_else(|error| {
@@ -240,7 +263,7 @@ impl<'a> Call<'a> {
     /// Sends the call through the service's circuit breaker, retrying an
     /// idempotent (GET) call after a retryable failure while the budget and
     /// the deadline allow, and reads the whole body of a 2xx answer.
-    async fn send(self, ctx: &RequestContext) -> Result<impl AsRef<[u8]>, DownstreamError> {
+    async fn send(self, ctx: &RequestContext) -> Result<Bytes, DownstreamError> {
         let deadline = self.endpoint.call_deadline(ctx);
         self.send_by(ctx, deadline).await
     }
@@ -250,7 +273,7 @@ impl<'a> Call<'a> {
         self,
         ctx: &RequestContext,
         deadline: Instant,
-    ) -> Result<impl AsRef<[u8]>, DownstreamError> {
+    ) -> Result<Bytes, DownstreamError> {
         let endpoint = self.endpoint;
         let service = endpoint.service;
         let route = self.route;
@@ -334,13 +357,13 @@ impl<'a> Call<'a> {
             .http
             .request(self.method.clone(), self.url.clone())
             .timeout(timeout)
-            .header("x-request-id", &ctx.request_id)
-            .header("traceparent", ctx.trace.to_string());
+            .header(X_REQUEST_ID, &ctx.request_id)
+            .header(TRACEPARENT, &ctx.trace.header_bytes()[..]);
         if let Some(user_id) = &ctx.user_id {
-            request = request.header("x-user-id", user_id);
+            request = request.header(X_USER_ID, user_id);
         }
         if let Some(key) = self.idempotency_key {
-            request = request.header("idempotency-key", key);
+            request = request.header(IDEMPOTENCY_KEY, key);
         }
         if let Some(body) = &self.body {
             request = request

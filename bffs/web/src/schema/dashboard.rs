@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::context::SelectionField;
-use async_graphql::{Context, Object, Result, Value};
-use bff_server::graphql::eager::{self, Eager, EagerField, EagerObject};
+use async_graphql::{Context, Object, Result, ScalarType, Value};
+use bff_server::graphql::eager::{Eager, EagerField, EagerObject, JsonWriter};
 use bff_server::graphql::selected_fields;
 use downstream::DownstreamError;
 use downstream::models;
@@ -171,9 +171,9 @@ fn fetched_ok<T>(part: &Part<T>) -> Option<&T> {
 /// future per field. A failed part, a bad `first` or anything else unusual
 /// takes the derived resolvers below, which report it.
 impl EagerObject for WebDashboard {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         match field.name() {
-            "user" => field.nested(&UserProfile(Arc::clone(fetched_ok(&self.user)?))),
+            "user" => field.nested(&UserProfile(Arc::clone(fetched_ok(&self.user)?)), out),
             "orders" => {
                 let first = field.argument("first", || DEFAULT_ORDERS)?;
                 let first = usize::try_from(list_size(first, MAX_LIST).ok()?).ok()?;
@@ -184,7 +184,7 @@ impl EagerObject for WebDashboard {
                     .take(first)
                     .map(|order| Order::new(Arc::clone(order), products.clone()))
                     .collect();
-                field.nested(&orders)
+                field.nested(&orders, out)
             }
             "recommendations" => {
                 let first = field.argument("first", || DEFAULT_RECOMMENDATIONS)?;
@@ -196,9 +196,12 @@ impl EagerObject for WebDashboard {
                 };
                 let shown: Vec<Recommendation> =
                     recommended(recommendations, products).take(first).collect();
-                field.nested(&shown)
+                field.nested(&shown, out)
             }
-            "analytics" => field.nested(&UserAnalytics(fetched_ok(&self.analytics)?.clone())),
+            "analytics" => {
+                let analytics = UserAnalytics(fetched_ok(&self.analytics)?.clone());
+                field.nested(&analytics, out)
+            }
             _ => None,
         }
     }
@@ -310,32 +313,36 @@ impl Recommendation {
 }
 
 impl EagerObject for UserAnalytics {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         let analytics = &self.0;
-        Some(match field.name() {
-            "totalSpent" => field.nested(&self.total_spent_money())?,
-            "ordersThisMonth" => eager::scalar(&analytics.orders_this_month),
-            "favoriteCategories" => Value::List(
-                analytics
-                    .favorite_categories
-                    .iter()
-                    .map(eager::scalar)
-                    .collect(),
-            ),
+        match field.name() {
+            "totalSpent" => field.nested(&self.total_spent_money(), out)?,
+            "ordersThisMonth" => out.int(analytics.orders_this_month),
+            "favoriteCategories" => {
+                out.value(&Value::List(
+                    analytics
+                        .favorite_categories
+                        .iter()
+                        .map(|category| Value::String(category.clone()))
+                        .collect(),
+                ));
+            }
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 
 impl EagerObject for Recommendation {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         let recommendation = &self.recommendation;
-        Some(match field.name() {
-            "product" => field.nested(&Product(Arc::clone(self.product.as_ref()?)))?,
-            "score" => eager::scalar(&recommendation.score),
-            "reason" => eager::optional(recommendation.reason.as_ref().map(eager::scalar)),
+        match field.name() {
+            "product" => field.nested(&Product(Arc::clone(self.product.as_ref()?)), out)?,
+            "score" => out.value(&recommendation.score.to_value()),
+            "reason" => out.optional_string(recommendation.reason.as_deref()),
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 

@@ -1,5 +1,5 @@
-use async_graphql::{Object, Value};
-use bff_server::graphql::eager::{self, EagerField, EagerObject};
+use async_graphql::Object;
+use bff_server::graphql::eager::{EagerField, EagerObject, JsonWriter};
 
 /// An amount of money in minor units of its currency.
 pub(crate) struct Money {
@@ -41,12 +41,13 @@ impl Money {
 }
 
 impl EagerObject for Money {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
-        Some(match field.name() {
-            "amountCents" => eager::scalar(&self.amount_cents),
-            "currency" => eager::scalar(&self.currency),
-            "formatted" => Value::String(self.formatted_amount()),
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
+        match field.name() {
+            "amountCents" => out.int(self.amount_cents),
+            "currency" => out.string(&self.currency),
+            "formatted" => out.string(&self.formatted_amount()),
             _ => return None,
-        })
+        }
+        Some(())
     }
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object, Result, Value};
-use bff_server::graphql::eager::{self, EagerField, EagerObject};
+use async_graphql::{Context, Enum, ID, Object, Result, ScalarType};
+use bff_server::graphql::eager::{self, EagerField, EagerObject, JsonWriter};
 use downstream::models;
 
 use super::money::Money;
@@ -82,19 +82,20 @@ impl Order {
 }
 
 impl EagerObject for Order {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         let order = &self.order;
-        Some(match field.name() {
-            "id" => eager::scalar(&order.id),
-            "status" => eager::enum_value(&OrderStatus::from(order.status)),
-            "total" => field.nested(&self.total_money())?,
-            "date" => Value::String(shaping::long_date(&order.created_at)),
-            "placedAt" => eager::scalar(&order.created_at),
-            "itemsCount" => eager::scalar(&self.units()),
-            "trackingNumber" => eager::optional(order.tracking_number.as_ref().map(eager::scalar)),
-            "items" => field.nested(&self.lines())?,
+        match field.name() {
+            "id" => out.string(&order.id),
+            "status" => eager::enum_value(&OrderStatus::from(order.status), out),
+            "total" => field.nested(&self.total_money(), out)?,
+            "date" => out.string(&shaping::long_date(&order.created_at)),
+            "placedAt" => out.value(&order.created_at.to_value()),
+            "itemsCount" => out.int(self.units()),
+            "trackingNumber" => out.optional_string(order.tracking_number.as_deref()),
+            "items" => field.nested(&self.lines(), out)?,
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 
@@ -143,19 +144,20 @@ impl OrderItem {
 /// Eager only with the products fetched ahead: loading one, or a product
 /// round that failed (null with an error), takes the derived path.
 impl EagerObject for OrderItem {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
-        Some(match field.name() {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
+        match field.name() {
             "product" => {
                 let products = self.products.as_ref()?.as_ref().ok()?;
                 match products.get(&self.item().product_id) {
-                    Some(product) => field.nested(&Product(Arc::clone(product)))?,
-                    None => Value::Null,
+                    Some(product) => field.nested(&Product(Arc::clone(product)), out)?,
+                    None => out.null(),
                 }
             }
-            "quantity" => eager::scalar(&self.item().quantity),
-            "unitPrice" => field.nested(&self.unit_money())?,
+            "quantity" => out.int(self.item().quantity),
+            "unitPrice" => field.nested(&self.unit_money(), out)?,
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 

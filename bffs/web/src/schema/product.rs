@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject, Value};
-use bff_server::graphql::eager::{self, EagerField, EagerObject};
+use async_graphql::{Context, Enum, ID, Object, Result, ScalarType, SimpleObject};
+use bff_server::graphql::eager::{self, EagerField, EagerObject, JsonWriter};
 use downstream::models::{self, InventoryStatus};
 
 use super::money::Money;
@@ -163,21 +163,22 @@ impl Product {
 /// The fields lists of products show (dashboard lines, recommendations);
 /// anything that fetches (reviews, wishlist, ...) takes the derived path.
 impl EagerObject for Product {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         let product = &self.0;
-        Some(match field.name() {
-            "id" => eager::scalar(&product.id),
-            "name" => eager::scalar(&product.name),
-            "description" => eager::scalar(&product.description),
-            "price" => field.nested(&self.current_price())?,
-            "originalPrice" => field.nested(&self.price_before_discount())?,
-            "discountPercentage" => eager::scalar(&product.discount_percentage),
-            "thumbnailUrl" => eager::scalar(&product.thumbnail_url),
-            "rating" => eager::scalar(&product.average_rating),
-            "reviewCount" => eager::scalar(&product.review_count),
-            "availability" => eager::enum_value(&Availability::from(product.inventory_status)),
+        match field.name() {
+            "id" => out.string(&product.id),
+            "name" => out.string(&product.name),
+            "description" => out.string(&product.description),
+            "price" => field.nested(&self.current_price(), out)?,
+            "originalPrice" => field.nested(&self.price_before_discount(), out)?,
+            "discountPercentage" => out.int(product.discount_percentage),
+            "thumbnailUrl" => out.string(&product.thumbnail_url),
+            "rating" => out.value(&product.average_rating.to_value()),
+            "reviewCount" => out.int(product.review_count),
+            "availability" => eager::enum_value(&Availability::from(product.inventory_status), out),
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 

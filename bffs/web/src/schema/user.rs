@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject, Value};
-use bff_server::graphql::eager::{self, EagerField, EagerObject};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use bff_server::graphql::eager::{EagerField, EagerObject, JsonWriter};
 use downstream::models;
 
 use super::RequestScope;
@@ -58,18 +58,19 @@ impl UserProfile {
 
 /// The profile fields; addresses and payment methods take the derived path.
 impl EagerObject for UserProfile {
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value> {
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         let user = &self.0;
-        Some(match field.name() {
-            "id" => eager::scalar(&user.id),
-            "name" => eager::scalar(&user.name),
-            "email" => eager::scalar(&user.email),
-            "avatarUrl" => eager::scalar(&user.avatar.high_res_url),
-            "membershipLevel" => eager::scalar(&user.membership_level),
-            "loyaltyPoints" => eager::scalar(&user.loyalty_points),
-            "unreadNotificationsCount" => eager::scalar(&user.unread_notifications_count),
+        match field.name() {
+            "id" => out.string(&user.id),
+            "name" => out.string(&user.name),
+            "email" => out.string(&user.email),
+            "avatarUrl" => out.string(&user.avatar.high_res_url),
+            "membershipLevel" => out.string(&user.membership_level),
+            "loyaltyPoints" => out.int(user.loyalty_points),
+            "unreadNotificationsCount" => out.int(user.unread_notifications_count),
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 

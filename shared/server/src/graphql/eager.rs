@@ -1,69 +1,94 @@
-//! Resolving objects whose data is already in hand without a future per
-//! field.
+//! Answering objects whose data is already in hand without a future per
+//! field, and without building async-graphql's value tree.
 //!
 //! async-graphql resolves every field of every object through a boxed future
-//! polled in a `FuturesUnordered`, whether or not it waits for anything.
-//! For a screen of prefetched data (a dashboard: ten orders with their lines
-//! and products, ten recommendations) that machinery was the largest part of
-//! the BFF's CPU per request (BENCHMARKS.md). [`Eager`] wraps a value of such
-//! a type: it walks the selection set itself and builds the response value
-//! directly, and falls back to the derived (async) resolver, unchanged, as
-//! soon as any field asks for more than plain data: arguments, I/O, an
-//! error, a fragment on another type, a custom directive. The fallback
-//! produces the exact response, errors and paths included, so the eager path
-//! only has to be right when it answers at all.
+//! polled in a `FuturesUnordered`, and collects the answer in a tree of
+//! `IndexMap`s that is then serialised and dropped. For a screen of
+//! prefetched data (a dashboard: ten orders with their lines and products,
+//! ten recommendations) that machinery was most of the BFF's CPU per
+//! request (BENCHMARKS.md). [`Eager`] wraps a value of such a type: it walks
+//! the selection set itself and writes the subtree's JSON directly
+//! ([`json`](super::json) splices it into the response), and falls back to
+//! the derived (async) resolver, unchanged, as soon as any field asks for
+//! more than plain data: I/O, an error, an argument it cannot read, a
+//! fragment on another type, a response key selected twice, a custom
+//! directive. The fallback produces the exact response, errors and paths
+//! included, so the eager path only has to be right when it answers at all.
+//!
+//! Written JSON cannot be merged: when a response key is selected twice in
+//! one selection set, async-graphql resolves both and merges the values, so
+//! [`GraphQlEndpoint`](super::GraphQlEndpoint) allows the eager path only
+//! for documents without repeated response keys ([`EagerAllowed`]); other
+//! documents take the derived resolvers throughout.
 //!
 //! The walk skips async-graphql's per-field extension hooks; the BFF schemas
 //! register no extensions (error codes are applied after execution).
 
 use std::borrow::Cow;
 
-use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{Field, Selection};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
+};
 use async_graphql::registry::Registry;
 use async_graphql::{
-    ContextBase, ContextSelectionSet, InputType, Name, OutputType, Positioned, ScalarType,
-    ServerResult, Value,
+    ContextBase, ContextSelectionSet, InputType, OutputType, Positioned, ServerResult, Value,
 };
 
-/// An object type whose fields can (often) be computed without waiting.
+pub use super::json::JsonWriter;
+
+/// An object type whose fields can (often) be written without waiting.
 pub trait EagerObject: OutputType {
-    /// The value of the selected `field`, or `None` when it needs the
-    /// type's derived resolver (the whole value then takes that path).
-    fn eager_field(&self, field: &EagerField<'_>) -> Option<Value>;
+    /// Writes the value of the selected `field` to `out`, or answers `None`
+    /// when it needs the type's derived resolver (the whole value then
+    /// takes that path, and what was written is dropped).
+    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()>;
 }
 
-/// Something [`Eager`] can resolve against a selection set: an
+/// Something [`Eager`] can write against a selection set: an
 /// [`EagerObject`], or a list or option of them.
 pub trait EagerValue: OutputType {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value>;
+    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()>;
 }
 
 impl<T: EagerObject> EagerValue for T {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
-        let mut fields = IndexMap::with_capacity(ctx.item.node.items.len());
-        collect_fields(self, ctx, &mut fields)?;
-        // As the derived resolver: an object with nothing selected is null.
-        Some(if fields.is_empty() {
-            Value::Null
+    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
+        let start = out.position();
+        out.raw(b"{");
+        let mut keys = ResponseKeys::default();
+        write_fields(self, ctx, out, &mut keys)?;
+        if keys.len == 0 {
+            // As the derived resolver: an object with nothing selected is null.
+            out.truncate(start);
+            out.null();
         } else {
-            Value::Object(fields)
-        })
+            out.raw(b"}");
+        }
+        Some(())
     }
 }
 
 impl<T: EagerObject> EagerValue for Vec<T> {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
-        let items = self.iter().map(|item| item.eager(ctx));
-        Some(Value::List(items.collect::<Option<_>>()?))
+    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
+        out.raw(b"[");
+        for (index, item) in self.iter().enumerate() {
+            if index > 0 {
+                out.raw(b",");
+            }
+            item.eager(ctx, out)?;
+        }
+        out.raw(b"]");
+        Some(())
     }
 }
 
 impl<T: EagerObject> EagerValue for Option<T> {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
+    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
         match self {
-            Some(value) => value.eager(ctx),
-            None => Some(Value::Null),
+            Some(value) => value.eager(ctx, out),
+            None => {
+                out.null();
+                Some(())
+            }
         }
     }
 }
@@ -88,36 +113,47 @@ impl EagerField<'_> {
             .map(|(_, value)| value)
     }
 
-    /// The value of an object (or list or option of objects) this field
-    /// returns, resolved with the field's own selection set.
-    pub fn nested<V: EagerValue>(&self, value: &V) -> Option<Value> {
-        value.eager(
-            &self
-                .ctx
-                .with_selection_set(&self.ctx.item.node.selection_set),
-        )
+    /// Writes an object (or list or option of objects) this field returns,
+    /// with the field's own selection set.
+    pub fn nested<V: EagerValue>(&self, value: &V, out: &mut JsonWriter) -> Option<()> {
+        let selection = self
+            .ctx
+            .with_selection_set(&self.ctx.item.node.selection_set);
+        value.eager(&selection, out)
     }
 }
 
-/// A scalar's response value, exactly as its derived resolver gives it.
-pub fn scalar<S: ScalarType>(value: &S) -> Value {
-    value.to_value()
+/// An enum's value, e.g. `SHIPPED`.
+pub fn enum_value<E: InputType>(value: &E, out: &mut JsonWriter) {
+    out.value(&value.to_value());
 }
 
-/// An enum's response value, e.g. `SHIPPED`.
-pub fn enum_value<E: InputType>(value: &E) -> Value {
-    value.to_value()
+/// The response keys written so far in one object: a key selected twice
+/// (`{ a { x } a { y } }`) needs merging, which the derived path does.
+#[derive(Default)]
+struct ResponseKeys<'a> {
+    keys: [&'a str; 32],
+    len: usize,
 }
 
-/// A nullable leaf: `null` when absent.
-pub fn optional(value: Option<Value>) -> Value {
-    value.unwrap_or(Value::Null)
+impl<'a> ResponseKeys<'a> {
+    /// False when `key` was already written, or there are too many to track.
+    fn add(&mut self, key: &'a str) -> bool {
+        let written = &self.keys[..self.len];
+        if self.len == self.keys.len() || written.contains(&key) {
+            return false;
+        }
+        self.keys[self.len] = key;
+        self.len += 1;
+        true
+    }
 }
 
-fn collect_fields<T: EagerObject>(
+fn write_fields<'a, T: EagerObject>(
     object: &T,
-    ctx: &ContextSelectionSet<'_>,
-    fields: &mut IndexMap<Name, Value>,
+    ctx: &ContextSelectionSet<'a>,
+    out: &mut JsonWriter,
+    keys: &mut ResponseKeys<'a>,
 ) -> Option<()> {
     for selection in &ctx.item.node.items {
         match &selection.node {
@@ -128,18 +164,25 @@ fn collect_fields<T: EagerObject>(
                         && field.node.directives.iter().any(|directive| {
                             custom.contains_key(directive.node.name.node.as_str())
                         });
-                if has_custom_directive {
+                let key = field.node.response_key().node.as_str();
+                if has_custom_directive || !keys.add(key) {
                     return None;
                 }
-                let key = field.node.response_key().node.clone();
-                let value = if field.node.name.node == "__typename" {
-                    Value::String(object.introspection_type_name().into_owned())
+                if keys.len > 1 {
+                    out.raw(b",");
+                }
+                out.string(key);
+                out.raw(b":");
+                if field.node.name.node == "__typename" {
+                    out.string(&object.introspection_type_name());
                 } else {
-                    object.eager_field(&EagerField {
-                        ctx: ctx.with_field(field),
-                    })?
-                };
-                insert_value(fields, key, value);
+                    object.eager_field(
+                        &EagerField {
+                            ctx: ctx.with_field(field),
+                        },
+                        out,
+                    )?;
+                }
             }
             Selection::FragmentSpread(spread) => {
                 let fragment = ctx
@@ -149,11 +192,8 @@ fn collect_fields<T: EagerObject>(
                 if fragment.node.type_condition.node.on.node.as_str() != T::type_name() {
                     return None;
                 }
-                collect_fields(
-                    object,
-                    &ctx.with_selection_set(&fragment.node.selection_set),
-                    fields,
-                )?;
+                let selection = ctx.with_selection_set(&fragment.node.selection_set);
+                write_fields(object, &selection, out, keys)?;
             }
             Selection::InlineFragment(fragment) => {
                 let condition = fragment.node.type_condition.as_ref();
@@ -162,48 +202,92 @@ fn collect_fields<T: EagerObject>(
                 {
                     return None;
                 }
-                collect_fields(
-                    object,
-                    &ctx.with_selection_set(&fragment.node.selection_set),
-                    fields,
-                )?;
+                let selection = ctx.with_selection_set(&fragment.node.selection_set);
+                write_fields(object, &selection, out, keys)?;
             }
         }
     }
     Some(())
 }
 
-/// A response key selected twice (`{ a { x } a { y } }`, or through
-/// fragments) gets the merge of both, as async-graphql's executor does.
-/// One hash per key (`entry`): objects are keyed with SipHash, and this runs
-/// for every field of the response.
-fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    use async_graphql::indexmap::map::Entry;
-    match (target.entry(name), value) {
-        (Entry::Vacant(vacant), value) => {
-            vacant.insert(value);
-        }
-        (Entry::Occupied(mut occupied), value) => match (occupied.get_mut(), value) {
-            (Value::Object(existing), Value::Object(more)) => {
-                for (key, value) in more {
-                    insert_value(existing, key, value);
-                }
-            }
-            (Value::List(existing), Value::List(more)) => {
-                for (existing, more) in existing.iter_mut().zip(more) {
-                    if let (Value::Object(existing), Value::Object(more)) = (existing, more) {
-                        for (key, value) in more {
-                            insert_value(existing, key, value);
-                        }
-                    }
-                }
-            }
-            _ => {}
-        },
+/// Request data: the document repeats no response key in any selection set,
+/// so written JSON never needs merging. Without it, [`Eager`] values take
+/// their derived resolvers.
+#[derive(Clone, Copy)]
+pub(crate) struct EagerAllowed;
+
+/// Whether no selection set of `document` (fragments expanded in place)
+/// selects a response key twice. Conservative: a repeat under exclusive
+/// type conditions, or a document too large to check quickly, counts too.
+pub(crate) fn allows_eager(document: &ExecutableDocument) -> bool {
+    let mut budget = 10_000_usize;
+    let mut unique = |selection_set: &SelectionSet| {
+        let mut keys = Vec::new();
+        unique_keys(document, selection_set, &mut keys, &mut budget, 0)
+    };
+    match &document.operations {
+        DocumentOperations::Single(operation) => unique(&operation.node.selection_set.node),
+        DocumentOperations::Multiple(operations) => operations
+            .values()
+            .all(|operation| unique(&operation.node.selection_set.node)),
     }
 }
 
-/// A value resolved by walking its selection set when it can be (see the
+/// Nesting (fields and fragments) deeper than any real operation; also
+/// stops fragment cycles, which validation reports later.
+const MAX_NESTING: usize = 64;
+
+/// Adds the response keys of `selection_set` (and of the fragments spread
+/// in it) to `keys`; false on a repeat, anywhere below too.
+fn unique_keys<'a>(
+    document: &'a ExecutableDocument,
+    selection_set: &'a SelectionSet,
+    keys: &mut Vec<&'a str>,
+    budget: &mut usize,
+    nesting: usize,
+) -> bool {
+    if nesting > MAX_NESTING {
+        return false;
+    }
+    for selection in &selection_set.items {
+        let Some(left) = budget.checked_sub(1) else {
+            return false;
+        };
+        *budget = left;
+        let unique = match &selection.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.as_str();
+                let first = !keys.contains(&key);
+                keys.push(key);
+                first
+                    && unique_keys(
+                        document,
+                        &field.node.selection_set.node,
+                        &mut Vec::new(),
+                        budget,
+                        nesting + 1,
+                    )
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .is_some_and(|fragment| {
+                    let selection_set = &fragment.node.selection_set.node;
+                    unique_keys(document, selection_set, keys, budget, nesting + 1)
+                }),
+            Selection::InlineFragment(fragment) => {
+                let selection_set = &fragment.node.selection_set.node;
+                unique_keys(document, selection_set, keys, budget, nesting + 1)
+            }
+        };
+        if !unique {
+            return false;
+        }
+    }
+    true
+}
+
+/// A value answered by walking its selection set when it can be (see the
 /// module docs), by its derived resolver otherwise. To the schema it is
 /// exactly `T`.
 pub struct Eager<T>(pub T);
@@ -226,9 +310,12 @@ impl<T: EagerValue> OutputType for Eager<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match self.0.eager(ctx) {
-            Some(value) => Ok(value),
-            None => self.0.resolve(ctx, field).await,
+        if ctx.data_opt::<EagerAllowed>().is_some() {
+            let mut out = JsonWriter::new();
+            if let Some(()) = self.0.eager(ctx, &mut out) {
+                return Ok(out.into_value());
+            }
         }
+        self.0.resolve(ctx, field).await
     }
 }

@@ -13,6 +13,7 @@ use async_graphql_axum::rejection::GraphQLRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::eager::{EagerAllowed, allows_eager};
 use super::limits::{LimitError, OperationLimits};
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
@@ -53,6 +54,8 @@ type Variant = (Option<String>, String);
 /// A parsed query and the requests of it already checked in full.
 struct CachedDocument {
     document: ExecutableDocument,
+    /// No response key repeats: eager subtrees may be written as JSON.
+    eager_allowed: bool,
     /// (operation name, variables as JSON) that passed the abuse limits and
     /// full validation: the outcome of both depends on nothing else.
     validated: RwLock<Vec<Variant>>,
@@ -162,7 +165,7 @@ where
         if let (Some(cached), Some(variant)) = (&cached, &variant)
             && cached.is_validated(variant)
         {
-            request.set_parsed_query(cached.document.clone());
+            admit_document(request, cached);
             return Ok(Admitted::Validated);
         }
         self.limits.check_text(&request.query)?;
@@ -173,6 +176,7 @@ where
                     return Ok(Admitted::Checked(None));
                 };
                 let parsed = Arc::new(CachedDocument {
+                    eager_allowed: allows_eager(&document),
                     document,
                     validated: RwLock::default(),
                 });
@@ -186,7 +190,7 @@ where
         };
         self.limits
             .check_document(&cached.document, &request.variables)?;
-        request.set_parsed_query(cached.document.clone());
+        admit_document(request, &cached);
         Ok(Admitted::Checked(variant.map(|variant| (cached, variant))))
     }
 
@@ -273,6 +277,15 @@ where
     }
 }
 
+/// Hands `request` its parsed document, and the eager path when the
+/// document allows it.
+fn admit_document(request: &mut async_graphql::Request, cached: &CachedDocument) {
+    request.set_parsed_query(cached.document.clone());
+    if cached.eager_allowed {
+        request.data.insert(EagerAllowed);
+    }
+}
+
 /// What, beside the query text, the limits and validation depend on: the
 /// operation name and the variables (as JSON: `Variables` is an ordered
 /// map, so equal variables give equal text). `None` for variables too large
@@ -312,7 +325,7 @@ pub fn respond(headers: &HeaderMap, response: async_graphql::Response) -> Respon
         JSON_UTF8
     };
     let extra_headers = response.http_headers.clone();
-    let body = match serde_json::to_vec(&response) {
+    let body = match super::json::response_json(&response) {
         Ok(body) => body,
         Err(error) => return graphql_error_response(BffError::internal(error)),
     };

@@ -22,12 +22,13 @@
 mod csrf;
 pub mod eager;
 mod endpoint;
+pub mod json;
 mod limits;
 mod nulls;
 mod scope;
 
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
-pub use eager::{Eager, EagerField, EagerObject, EagerValue};
+pub use eager::{Eager, EagerField, EagerObject, EagerValue, JsonWriter};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };

@@ -335,3 +335,25 @@ async fn rest_handlers_answer_401_with_a_generic_message() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.json::<Value>().await.unwrap(), json!({ "hello": "u-9" }));
 }
+
+/// Verified tokens are remembered (by their exact text) to skip the
+/// signature check, but never past their `exp`, and a token that differs in
+/// any byte is checked in full.
+#[test]
+fn a_remembered_token_is_refused_once_it_expires() {
+    let mut config = test_config();
+    config.jwt.leeway_secs = 0;
+    let verifier = verifier(&config);
+    let remembered = token(&with(user_claims("u-1"), "exp", json!(now() + 1)));
+    assert_eq!(verifier.verify(&remembered).unwrap().user_id, "u-1");
+    assert_eq!(verifier.verify(&remembered).unwrap().user_id, "u-1");
+
+    let forged = token(&user_claims("admin"));
+    let parts: Vec<&str> = remembered.split('.').collect();
+    let forged: Vec<&str> = forged.split('.').collect();
+    let tampered = format!("{}.{}.{}", parts[0], forged[1], parts[2]);
+    assert!(verifier.verify(&tampered).is_err());
+
+    std::thread::sleep(Duration::from_millis(2_100));
+    assert_eq!(verifier.verify(&remembered), Err(AuthError::Expired));
+}
