@@ -10,6 +10,12 @@
 //! clients for a fixed time, and prints throughput, latency percentiles, the
 //! BFF's CPU time per request (from /proc) and its peak RSS as a Markdown
 //! table. Stop any running devstack first: it uses ports 7101–7105.
+//!
+//! `--callgrind` runs web-bff under `valgrind --tool=callgrind` instead and
+//! reports user-space instructions per request, counted only while each
+//! scenario runs (16 clients). CPU seconds on a shared 2-core VM vary by
+//! ±20% from run to run; instruction counts repeat, which is what telling a
+//! small optimisation from noise needs. Kernel time is not counted.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -96,7 +102,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &config_file,
         format!("[downstream]\ncoalesce_gets = {coalesce}\n"),
     )?;
-    let bff = Command::new(bin_dir.join("web-bff"))
+    let callgrind = std::env::args().any(|arg| arg == "--callgrind");
+    let callgrind_out = std::env::temp_dir().join("bench-web-bff.callgrind");
+    if callgrind {
+        // Dumps of an earlier run would pass for this run's.
+        for entry in std::fs::read_dir(std::env::temp_dir())?.flatten() {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with("bench-web-bff.callgrind"))
+            {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    let mut bff = if callgrind {
+        let mut valgrind = Command::new("valgrind");
+        valgrind.args([
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            &format!("--callgrind-out-file={}", callgrind_out.display()),
+        ]);
+        valgrind.arg(bin_dir.join("web-bff")).stderr(Stdio::null());
+        valgrind
+    } else {
+        Command::new(bin_dir.join("web-bff"))
+    };
+    let bff = bff
         .env("BFF_CONFIG_FILE", &config_file)
         .env("BFF_LISTEN", BFF_ADDR)
         .env("BFF_JWT_SECRET", JWT_SECRET)
@@ -142,16 +174,47 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     ];
 
-    println!(
-        "| scenario | downstream latency | clients | requests | failed | req/s | p50 ms | p99 ms | max ms | BFF CPU ms/req |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    if callgrind {
+        println!(
+            "| scenario | downstream latency | clients | requests | failed | instructions/request |"
+        );
+        println!("|---|---|---|---|---|---|");
+    } else {
+        println!(
+            "| scenario | downstream latency | clients | requests | failed | req/s | p50 ms | p99 ms | max ms | BFF CPU ms/req |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+    }
     let selected = scenarios.iter().filter(|s| {
         only_scenario.as_deref().is_none_or(|name| name == s.name)
             && only_latency.is_none_or(|ms| ms == s.latency_ms)
     });
     for scenario in selected {
         set_latency(&client, scenario.latency_ms).await?;
+        if callgrind {
+            let scenario = Scenario {
+                concurrency: 16,
+                ..*scenario
+            };
+            run(&client, &token, &scenario, Duration::from_secs(3), bff_pid).await?;
+            callgrind_control(bff_pid, &["-z"])?;
+            callgrind_control(bff_pid, &["-i", "on"])?;
+            let duration = Duration::from_secs(seconds);
+            let outcome = run(&client, &token, &scenario, duration, bff_pid).await?;
+            callgrind_control(bff_pid, &["-i", "off"])?;
+            callgrind_control(bff_pid, &["-d"])?;
+            let instructions = newest_callgrind_total(&callgrind_out)?;
+            println!(
+                "| {} | {} ms | {} | {} | {} | {} |",
+                scenario.name,
+                scenario.latency_ms,
+                scenario.concurrency,
+                outcome.requests,
+                outcome.failures,
+                instructions / outcome.requests.max(1) as u64,
+            );
+            continue;
+        }
         // Warm the pools and caches, then measure.
         run(&client, &token, scenario, Duration::from_secs(1), bff_pid).await?;
         let outcome = run(
@@ -164,12 +227,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
         print_row(scenario, &outcome);
     }
-    println!();
-    println!(
-        "BFF peak RSS: {:.1} MB",
-        peak_rss_kb(bff_pid)? as f64 / 1024.0
-    );
+    if !callgrind {
+        println!();
+        println!(
+            "BFF peak RSS: {:.1} MB",
+            peak_rss_kb(bff_pid)? as f64 / 1024.0
+        );
+    }
     Ok(())
+}
+
+fn callgrind_control(pid: u32, args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+    let status = Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("callgrind_control {args:?} failed").into())
+    }
+}
+
+/// The `totals:` of the newest dump next to `base` (`base`, `base.1`, ...).
+fn newest_callgrind_total(base: &std::path::Path) -> Result<u64, Box<dyn std::error::Error>> {
+    let dir = base.parent().ok_or("no directory")?;
+    let prefix = base
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or("bad name")?;
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|name| name.starts_with(prefix)) {
+            let modified = entry.metadata()?.modified()?;
+            if newest.as_ref().is_none_or(|(time, _)| modified >= *time) {
+                newest = Some((modified, entry.path()));
+            }
+        }
+    }
+    let (_, path) = newest.ok_or("no callgrind dump")?;
+    let dump = std::fs::read_to_string(path)?;
+    let totals = dump
+        .lines()
+        .find_map(|line| line.strip_prefix("totals:"))
+        .ok_or("no totals in the dump")?;
+    Ok(totals.trim().parse()?)
 }
 
 fn arg_value<T: std::str::FromStr>(name: &str) -> Option<T> {

@@ -53,7 +53,7 @@ pub trait EagerValue: OutputType {
 impl<T: EagerObject> EagerValue for T {
     fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
         let start = out.position();
-        out.raw(b"{");
+        out.byte(b'{');
         let mut keys = ResponseKeys::default();
         write_fields(self, ctx, out, &mut keys)?;
         if keys.len == 0 {
@@ -61,7 +61,7 @@ impl<T: EagerObject> EagerValue for T {
             out.truncate(start);
             out.null();
         } else {
-            out.raw(b"}");
+            out.byte(b'}');
         }
         Some(())
     }
@@ -69,14 +69,14 @@ impl<T: EagerObject> EagerValue for T {
 
 impl<T: EagerObject> EagerValue for Vec<T> {
     fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
-        out.raw(b"[");
+        out.byte(b'[');
         for (index, item) in self.iter().enumerate() {
             if index > 0 {
-                out.raw(b",");
+                out.byte(b',');
             }
             item.eager(ctx, out)?;
         }
-        out.raw(b"]");
+        out.byte(b']');
         Some(())
     }
 }
@@ -169,10 +169,9 @@ fn write_fields<'a, T: EagerObject>(
                     return None;
                 }
                 if keys.len > 1 {
-                    out.raw(b",");
+                    out.byte(b',');
                 }
-                out.string(key);
-                out.raw(b":");
+                out.key(key);
                 if field.node.name.node == "__typename" {
                     out.string(&object.introspection_type_name());
                 } else {

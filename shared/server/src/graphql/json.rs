@@ -47,6 +47,19 @@ impl JsonWriter {
         self.buffer.extend_from_slice(json);
     }
 
+    pub(crate) fn byte(&mut self, byte: u8) {
+        self.buffer.push(byte);
+    }
+
+    /// `"key":` for a response key: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`,
+    /// as the parser guarantees), so nothing in it needs escaping.
+    pub(crate) fn key(&mut self, key: &str) {
+        self.buffer.reserve(key.len() + 3);
+        self.buffer.push(b'"');
+        self.buffer.extend_from_slice(key.as_bytes());
+        self.buffer.extend_from_slice(b"\":");
+    }
+
     pub fn null(&mut self) {
         self.raw(b"null");
     }
