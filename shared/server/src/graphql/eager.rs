@@ -11,8 +11,7 @@
 //! ([`json`](super::json) splices it into the response), and falls back to
 //! the derived (async) resolver, unchanged, as soon as any field asks for
 //! more than plain data: I/O, an error, an argument it cannot read, a
-//! fragment on another type, a response key selected twice, a custom
-//! directive. The fallback produces the exact response, errors and paths
+//! fragment on another type, a custom directive. The fallback produces the exact response, errors and paths
 //! included, so the eager path only has to be right when it answers at all.
 //!
 //! Written JSON cannot be merged: when a response key is selected twice in
@@ -54,9 +53,9 @@ impl<T: EagerObject> EagerValue for T {
     fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
         let start = out.position();
         out.byte(b'{');
-        let mut keys = ResponseKeys::default();
-        write_fields(self, ctx, out, &mut keys)?;
-        if keys.len == 0 {
+        let mut written = 0;
+        write_fields(self, ctx, out, &mut written)?;
+        if written == 0 {
             // As the derived resolver: an object with nothing selected is null.
             out.truncate(start);
             out.null();
@@ -128,32 +127,14 @@ pub fn enum_value<E: InputType>(value: &E, out: &mut JsonWriter) {
     out.value(&value.to_value());
 }
 
-/// The response keys written so far in one object: a key selected twice
-/// (`{ a { x } a { y } }`) needs merging, which the derived path does.
-#[derive(Default)]
-struct ResponseKeys<'a> {
-    keys: [&'a str; 32],
-    len: usize,
-}
-
-impl<'a> ResponseKeys<'a> {
-    /// False when `key` was already written, or there are too many to track.
-    fn add(&mut self, key: &'a str) -> bool {
-        let written = &self.keys[..self.len];
-        if self.len == self.keys.len() || written.contains(&key) {
-            return false;
-        }
-        self.keys[self.len] = key;
-        self.len += 1;
-        true
-    }
-}
-
-fn write_fields<'a, T: EagerObject>(
+/// Writes the selected fields of `object`, counting them in `written`. No
+/// response key repeats (the document was checked: [`allows_eager`]), so
+/// each is written once and nothing needs merging.
+fn write_fields<T: EagerObject>(
     object: &T,
-    ctx: &ContextSelectionSet<'a>,
+    ctx: &ContextSelectionSet<'_>,
     out: &mut JsonWriter,
-    keys: &mut ResponseKeys<'a>,
+    written: &mut usize,
 ) -> Option<()> {
     for selection in &ctx.item.node.items {
         match &selection.node {
@@ -164,14 +145,14 @@ fn write_fields<'a, T: EagerObject>(
                         && field.node.directives.iter().any(|directive| {
                             custom.contains_key(directive.node.name.node.as_str())
                         });
-                let key = field.node.response_key().node.as_str();
-                if has_custom_directive || !keys.add(key) {
+                if has_custom_directive {
                     return None;
                 }
-                if keys.len > 1 {
+                if *written > 0 {
                     out.byte(b',');
                 }
-                out.key(key);
+                *written += 1;
+                out.key(field.node.response_key().node.as_str());
                 if field.node.name.node == "__typename" {
                     out.string(&object.introspection_type_name());
                 } else {
@@ -192,7 +173,7 @@ fn write_fields<'a, T: EagerObject>(
                     return None;
                 }
                 let selection = ctx.with_selection_set(&fragment.node.selection_set);
-                write_fields(object, &selection, out, keys)?;
+                write_fields(object, &selection, out, written)?;
             }
             Selection::InlineFragment(fragment) => {
                 let condition = fragment.node.type_condition.as_ref();
@@ -202,7 +183,7 @@ fn write_fields<'a, T: EagerObject>(
                     return None;
                 }
                 let selection = ctx.with_selection_set(&fragment.node.selection_set);
-                write_fields(object, &selection, out, keys)?;
+                write_fields(object, &selection, out, written)?;
             }
         }
     }
