@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::context::SelectionField;
-use async_graphql::{Context, Object, Result, ScalarType, Value};
+use async_graphql::{Context, Object, Result, Value};
 use bff_server::graphql::eager::{Eager, EagerField, EagerObject, JsonWriter};
 use bff_server::graphql::selected_fields;
 use downstream::DownstreamError;
@@ -338,7 +338,7 @@ impl EagerObject for Recommendation {
         let recommendation = &self.recommendation;
         match field.name() {
             "product" => field.nested(&Product(Arc::clone(self.product.as_ref()?)), out)?,
-            "score" => out.value(&recommendation.score.to_value()),
+            "score" => out.float(recommendation.score),
             "reason" => out.optional_string(recommendation.reason.as_deref()),
             _ => return None,
         }

@@ -86,7 +86,7 @@ impl EagerObject for Order {
         let order = &self.order;
         match field.name() {
             "id" => out.string(&order.id),
-            "status" => eager::enum_value(&OrderStatus::from(order.status), out),
+            "status" => eager::enum_value(OrderStatus::from(order.status), out),
             "total" => field.nested(&self.total_money(), out)?,
             "date" => out.string(&shaping::long_date(&order.created_at)),
             "placedAt" => out.value(&order.created_at.to_value()),

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object, Result, ScalarType, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use bff_server::graphql::eager::{self, EagerField, EagerObject, JsonWriter};
 use downstream::models::{self, InventoryStatus};
 
@@ -173,9 +173,9 @@ impl EagerObject for Product {
             "originalPrice" => field.nested(&self.price_before_discount(), out)?,
             "discountPercentage" => out.int(product.discount_percentage),
             "thumbnailUrl" => out.string(&product.thumbnail_url),
-            "rating" => out.value(&product.average_rating.to_value()),
+            "rating" => out.float(product.average_rating),
             "reviewCount" => out.int(product.review_count),
-            "availability" => eager::enum_value(&Availability::from(product.inventory_status), out),
+            "availability" => eager::enum_value(Availability::from(product.inventory_status), out),
             _ => return None,
         }
         Some(())

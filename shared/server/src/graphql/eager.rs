@@ -30,7 +30,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::registry::Registry;
 use async_graphql::{
-    ContextBase, ContextSelectionSet, InputType, OutputType, Positioned, ServerResult, Value,
+    ContextBase, ContextSelectionSet, EnumType, InputType, OutputType, Positioned, ServerResult,
+    Value,
 };
 
 pub use super::json::JsonWriter;
@@ -122,9 +123,12 @@ impl EagerField<'_> {
     }
 }
 
-/// An enum's value, e.g. `SHIPPED`.
-pub fn enum_value<E: InputType>(value: &E, out: &mut JsonWriter) {
-    out.value(&value.to_value());
+/// An enum's value, e.g. `SHIPPED`, by its name in the schema.
+pub fn enum_value<E: EnumType>(value: E, out: &mut JsonWriter) {
+    match E::items().iter().find(|item| item.value == value) {
+        Some(item) => out.string(item.name),
+        None => out.null(),
+    }
 }
 
 /// Writes the selected fields of `object`, counting them in `written`. No

@@ -81,6 +81,13 @@ impl JsonWriter {
         self.raw(digits.format(number).as_bytes());
     }
 
+    /// A float exactly as serde_json writes it (non-finite ones, which JSON
+    /// lacks, as `null`), without going through a `Value`.
+    pub fn float(&mut self, number: f64) {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buffer, &number);
+    }
+
     /// Any value, exactly as in a response (floats, dates, enums, lists).
     pub fn value(&mut self, value: &Value) {
         write_value(&mut self.buffer, value);
@@ -285,6 +292,35 @@ mod tests {
             String::from_utf8(response_json(&response).unwrap()).unwrap(),
             serde_json::to_string(&response).unwrap()
         );
+    }
+
+    #[test]
+    fn floats_are_written_as_serde_json_writes_them() {
+        for number in [
+            0.0,
+            -0.0,
+            1.0,
+            4.5,
+            0.1,
+            -2.25,
+            1e300,
+            1e-7,
+            12345.678,
+            f64::MAX,
+        ] {
+            let mut writer = JsonWriter::new();
+            let start = writer.position();
+            writer.float(number);
+            assert_eq!(
+                &writer.buffer[start..],
+                serde_json::to_string(&number).unwrap().as_bytes(),
+                "{number}"
+            );
+        }
+        let mut writer = JsonWriter::new();
+        let start = writer.position();
+        writer.float(f64::NAN);
+        assert_eq!(&writer.buffer[start..], b"null");
     }
 
     #[test]

@@ -83,9 +83,9 @@ impl EagerObject for Part {
     fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
         match field.name() {
             "id" => out.string(&self.id),
-            "colour" => eager::enum_value(&self.colour, out),
+            "colour" => eager::enum_value(self.colour, out),
             "note" => out.optional_string(self.note.as_deref()),
-            "weight" => out.value(&Value::from(self.weight)),
+            "weight" => out.float(self.weight),
             "child" => match &self.child {
                 Some(child) => field.nested(child.as_ref(), out)?,
                 None => out.null(),
