@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Enum, Object, Schema, Value};
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Enum, Object, Schema};
 use bff_server::graphql::GraphQlEndpoint;
 use bff_server::graphql::eager::{self, Eager, EagerField, EagerObject, JsonWriter};
 use bff_server::graphql::json::response_json;
