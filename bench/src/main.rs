@@ -16,6 +16,9 @@
 //! scenario runs (16 clients). CPU seconds on a shared 2-core VM vary by
 //! ±20% from run to run; instruction counts repeat, which is what telling a
 //! small optimisation from noise needs. Kernel time is not counted.
+//!
+//! `--bff-threads N` sets the BFF's tokio worker threads (default: one per
+//! core); `--scenario NAME` and `--latency MS` run a subset.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -128,6 +131,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Command::new(bin_dir.join("web-bff"))
     };
+    if let Some(threads) = arg_value::<usize>("--bff-threads") {
+        bff.env("TOKIO_WORKER_THREADS", threads.to_string());
+    }
     let bff = bff
         .env("BFF_CONFIG_FILE", &config_file)
         .env("BFF_LISTEN", BFF_ADDR)
