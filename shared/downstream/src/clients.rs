@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use reqwest::Method;
+use http::Method;
 
 use crate::cache::EntityCache;
-use crate::http::Endpoint;
+use crate::http::{Endpoint, HttpClient};
 use crate::models::{
     Device, DeviceSettingsPatch, Order, PaymentMethod, PlaceOrderRequest, Product, ProductPage,
     Quote, QuoteRequest, Recommendation, RelatedProducts, Review, SimilarProduct, User,
@@ -28,7 +28,7 @@ pub struct Downstream {
 
 impl Downstream {
     /// `http` is the process's one client (see [`crate::http::build_http_client`]).
-    pub fn new(config: &DownstreamConfig, http: reqwest::Client) -> Self {
+    pub fn new(config: &DownstreamConfig, http: HttpClient) -> Self {
         let endpoint = |service| Endpoint::new(service, config, http.clone());
         Self {
             users: UserClient {

@@ -13,7 +13,7 @@ pub enum StartError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("cannot build the downstream HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
+    HttpClient(#[source] downstream::http::HttpClientError),
     #[error("the GraphQL schema is inconsistent: {0}")]
     Schema(String),
     #[error(transparent)]
