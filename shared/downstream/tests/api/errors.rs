@@ -158,3 +158,39 @@ async fn unreachable_service_is_unavailable_and_leaks_no_url() {
         "{message}"
     );
 }
+
+/// An `https://` service is spoken to over TLS (the client opens with a TLS
+/// handshake record), and one that does not answer TLS is unavailable.
+#[tokio::test]
+async fn https_services_get_tls() {
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_byte = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut byte = [0_u8; 1];
+        socket.read_exact(&mut byte).await.unwrap();
+        byte[0]
+        // Dropping the socket ends the handshake.
+    });
+    let h = Harness::with_config(|config| {
+        config.recommendation.url = format!("https://localhost:{port}").parse().unwrap();
+    })
+    .await;
+    let error = h
+        .downstream
+        .recommendations
+        .for_user(&ctx(), "u1", 3)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DownstreamError::Unavailable {
+            service: Service::Recommendation,
+            status: None
+        }
+    );
+    // 0x16: a TLS handshake record (the ClientHello).
+    assert_eq!(first_byte.await.unwrap(), 0x16);
+}
