@@ -11,13 +11,14 @@
 //! ([`json`](super::json) splices it into the response), and falls back to
 //! the derived (async) resolver, unchanged, as soon as any field asks for
 //! more than plain data: I/O, an error, an argument it cannot read, a
-//! fragment on another type, a custom directive. The fallback produces the exact response, errors and paths
-//! included, so the eager path only has to be right when it answers at all.
+//! fragment on another type, a custom directive. The fallback produces the
+//! exact response, errors and paths included, so the eager path only has to
+//! be right when it answers at all.
 //!
 //! Written JSON cannot be merged: when a response key is selected twice in
 //! one selection set, async-graphql resolves both and merges the values, so
 //! [`GraphQlEndpoint`](super::GraphQlEndpoint) allows the eager path only
-//! for documents without repeated response keys ([`EagerAllowed`]); other
+//! for documents without repeated response keys (`EagerAllowed`); other
 //! documents take the derived resolvers throughout.
 //!
 //! The walk skips async-graphql's per-field extension hooks; the BFF schemas

@@ -5,7 +5,7 @@
 //! with SipHash per object), serialising it and dropping it; building,
 //! serialising and dropping that tree was ~40% of the instructions of a
 //! dashboard request. The bytes travel through async-graphql's executor as
-//! a `Value::Binary` that starts with [`RAW_JSON_MARK`], and
+//! a `Value::Binary` that starts with a marker (`RAW_JSON_MARK`), and
 //! [`response_json`] splices them into the response. Any other binary value
 //! is written as serde would write it.
 
