@@ -14,6 +14,10 @@ const MAX_PAGE: i32 = 50;
 
 pub struct QueryRoot;
 
+/// Each root field's work is boxed: async-graphql boxes (copies) the future
+/// of whichever root field runs, and that future is as large as the largest
+/// root field's (2.7% of the instructions of a product page, 0.5% of a
+/// dashboard, by `bench --callgrind`).
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in viewer (from the bearer token). UNAUTHENTICATED without one.
@@ -21,7 +25,7 @@ impl QueryRoot {
         let scope = RequestScope::of(ctx);
         let viewer = scope.viewer()?;
         let ids = [viewer.user_id.clone()];
-        let mut users = scope.downstream.users.lookup(&scope.ctx, &ids).await?;
+        let mut users = Box::pin(scope.downstream.users.lookup(&scope.ctx, &ids)).await?;
         users
             .remove(&viewer.user_id)
             .map(UserProfile)
@@ -31,13 +35,14 @@ impl QueryRoot {
     /// The signed-in viewer's dashboard.
     async fn dashboard(&self, ctx: &Context<'_>) -> Result<Eager<WebDashboard>> {
         let viewer = RequestScope::of(ctx).viewer()?;
-        Ok(Eager(WebDashboard::load(ctx, &viewer.user_id).await))
+        let dashboard = Box::pin(WebDashboard::load(ctx, &viewer.user_id)).await;
+        Ok(Eager(dashboard))
     }
 
     /// Auth optional: inWishlist and personalizedRecommendations need a viewer.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         let scope = RequestScope::of(ctx);
-        let product = scope.products.load_one(id.to_string()).await?;
+        let product = Box::pin(scope.products.load_one(id.to_string())).await?;
         Ok(product.map(Product))
     }
 
@@ -71,15 +76,18 @@ impl QueryRoot {
             return Err(BffError::BadUserInput("invalid cursor".into()).into());
         };
         let skip = (start % u64::from(first)) as usize;
-        let (head, tail) = tokio::join!(
-            products.by_category(&scope.ctx, &category_id, page, first),
-            OptionFuture::from((skip > 0).then(|| products.by_category(
-                &scope.ctx,
-                &category_id,
-                page + 1,
-                first
-            ))),
-        );
+        let (head, tail) = Box::pin(async {
+            tokio::join!(
+                products.by_category(&scope.ctx, &category_id, page, first),
+                OptionFuture::from((skip > 0).then(|| products.by_category(
+                    &scope.ctx,
+                    &category_id,
+                    page + 1,
+                    first
+                ))),
+            )
+        })
+        .await;
         let head = head?;
         let mut items = head.items;
         if let Some(tail) = tail {
@@ -109,7 +117,7 @@ impl QueryRoot {
     /// Initialise checkout for the signed-in viewer.
     async fn checkout(&self, ctx: &Context<'_>, items: Vec<CartItemInput>) -> Result<Checkout> {
         let viewer = RequestScope::of(ctx).viewer()?;
-        Checkout::initialise(ctx, &viewer.user_id, &items).await
+        Box::pin(Checkout::initialise(ctx, &viewer.user_id, &items)).await
     }
 }
 
