@@ -14,10 +14,11 @@ const MAX_PAGE: i32 = 50;
 
 pub struct QueryRoot;
 
-/// Each root field's work is boxed: async-graphql boxes (copies) the future
-/// of whichever root field runs, and that future is as large as the largest
-/// root field's (2.7% of the instructions of a product page, 0.5% of a
-/// dashboard, by `bench --callgrind`).
+// Each root field's work is boxed: async-graphql boxes (copies) the future
+// of whichever root field runs, and that future is as large as the largest
+// root field's (2.7% of the instructions of a product page, 0.5% of a
+// dashboard, by `bench --callgrind`). A `//` comment: doc comments here
+// would become the Query type's description in the schema.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in viewer (from the bearer token). UNAUTHENTICATED without one.
