@@ -148,10 +148,9 @@ impl EagerObject for OrderItem {
         match field.name() {
             "product" => {
                 let products = self.products.as_ref()?.as_ref().ok()?;
-                match products.get(&self.item().product_id) {
-                    Some(product) => field.nested(&Product(Arc::clone(product)), out)?,
-                    None => out.null(),
-                }
+                // A product the catalogue no longer has is null.
+                let product = products.get(&self.item().product_id);
+                field.nested(&product.map(|product| Product(Arc::clone(product))), out)?;
             }
             "quantity" => out.int(self.item().quantity),
             "unitPrice" => field.nested(&self.unit_money(), out)?,
