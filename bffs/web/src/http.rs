@@ -19,7 +19,7 @@ use bff_server::graphql::{
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
 
-use crate::schema::{self, MutationRoot, QueryRoot, RequestScope};
+use crate::schema::{self, EagerQuery, MutationRoot, QueryRoot, RequestScope};
 
 struct AppState {
     graphql: GraphQlEndpoint<QueryRoot, MutationRoot, async_graphql::EmptySubscription>,
@@ -34,7 +34,8 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let state = AppState {
         graphql: schema::limits(dev)
             .endpoint(schema::builder, dev)?
-            .with_limits(config.graphql),
+            .with_limits(config.graphql)
+            .with_eager_roots(Arc::new(EagerQuery)),
         downstream: Downstream::new(&config.downstream, http),
     };
     let routes = Router::new()

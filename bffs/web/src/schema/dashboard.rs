@@ -5,10 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::context::SelectionField;
-use async_graphql::{Context, Object, Result, Value};
+use async_graphql::{Object, Result, Value};
 use bff_server::graphql::eager::{Eager, EagerField, EagerObject, JsonWriter};
-use bff_server::graphql::selected_fields;
 use downstream::DownstreamError;
 use downstream::models;
 use futures::future::{OptionFuture, join4};
@@ -48,9 +46,9 @@ struct Selection {
 }
 
 impl Selection {
-    fn of(field: SelectionField<'_>) -> Self {
+    fn of(field: &EagerField<'_>) -> Self {
         let mut selection = Selection::default();
-        for part in selected_fields(&field) {
+        for part in field.selected() {
             match part.name() {
                 "user" => selection.user = true,
                 "analytics" => selection.analytics = true,
@@ -73,33 +71,25 @@ impl Selection {
 
 /// The field's `first` argument clamped to the list cap; the field's own
 /// resolver reports an out-of-range value as BAD_USER_INPUT.
-fn first_argument(field: &SelectionField<'_>, default: i32) -> u32 {
-    let first = field
-        .arguments()
-        .ok()
-        .and_then(|arguments| {
-            arguments.into_iter().find_map(|(name, value)| match value {
-                Value::Number(n) if name.as_str() == "first" => n.as_i64(),
-                _ => None,
-            })
-        })
-        .unwrap_or(i64::from(default));
-    first.clamp(0, i64::from(MAX_LIST)) as u32
+fn first_argument(field: &EagerField<'_>, default: i32) -> u32 {
+    let first = field.argument("first", || default).unwrap_or(default);
+    first.clamp(0, MAX_LIST) as u32
 }
 
-fn has_path(field: &SelectionField<'_>, path: &[&str]) -> bool {
+fn has_path(field: &EagerField<'_>, path: &[&str]) -> bool {
     let Some((head, rest)) = path.split_first() else {
         return true;
     };
     field
-        .selection_set()
-        .any(|child| child.name() == *head && has_path(&child, rest))
+        .selected()
+        .iter()
+        .any(|child| child.name() == *head && has_path(child, rest))
 }
 
 impl WebDashboard {
-    pub(crate) async fn load(ctx: &Context<'_>, user_id: &str) -> Self {
-        let scope = RequestScope::of(ctx);
-        let selection = Selection::of(ctx.field());
+    /// Loads what `field` (a `dashboard` field) selects.
+    pub(crate) async fn load(scope: &RequestScope, field: EagerField<'_>, user_id: &str) -> Self {
+        let selection = Selection::of(&field);
         let downstream = &scope.downstream;
         let rc = &scope.ctx;
 

@@ -20,7 +20,7 @@ use bff_server::graphql::SchemaLimits;
 use downstream::{DownstreamError, models};
 
 pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+pub use query::{EagerQuery, QueryRoot};
 
 use self::product::Product;
 

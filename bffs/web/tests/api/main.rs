@@ -16,5 +16,6 @@ mod mutations;
 mod over_http;
 mod pagination;
 mod propagation;
+mod repeats;
 mod schema;
 mod speed;

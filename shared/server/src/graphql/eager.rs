@@ -25,14 +25,16 @@
 //! register no extensions (error codes are applied after execution).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, Field, FragmentDefinition, Selection,
+    SelectionSet, VariableDefinition,
 };
 use async_graphql::registry::Registry;
 use async_graphql::{
-    ContextBase, ContextSelectionSet, EnumType, InputType, OutputType, Positioned, ServerResult,
-    Value,
+    Context, ContextBase, ContextSelectionSet, EnumType, InputType, Name, OutputType, Positioned,
+    ServerResult, Value, Variables,
 };
 
 pub use super::json::JsonWriter;
@@ -48,15 +50,15 @@ pub trait EagerObject: OutputType {
 /// Something [`Eager`] can write against a selection set: an
 /// [`EagerObject`], or a list or option of them.
 pub trait EagerValue: OutputType {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()>;
+    fn eager(&self, selection: &EagerSelection<'_>, out: &mut JsonWriter) -> Option<()>;
 }
 
 impl<T: EagerObject> EagerValue for T {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
+    fn eager(&self, selection: &EagerSelection<'_>, out: &mut JsonWriter) -> Option<()> {
         let start = out.position();
         out.byte(b'{');
         let mut written = 0;
-        write_fields(self, ctx, out, &mut written)?;
+        write_fields(self, selection, out, &mut written)?;
         if written == 0 {
             // As the derived resolver: an object with nothing selected is null.
             out.truncate(start);
@@ -69,13 +71,13 @@ impl<T: EagerObject> EagerValue for T {
 }
 
 impl<T: EagerObject> EagerValue for Vec<T> {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
+    fn eager(&self, selection: &EagerSelection<'_>, out: &mut JsonWriter) -> Option<()> {
         out.byte(b'[');
         for (index, item) in self.iter().enumerate() {
             if index > 0 {
                 out.byte(b',');
             }
-            item.eager(ctx, out)?;
+            item.eager(selection, out)?;
         }
         out.byte(b']');
         Some(())
@@ -83,9 +85,9 @@ impl<T: EagerObject> EagerValue for Vec<T> {
 }
 
 impl<T: EagerObject> EagerValue for Option<T> {
-    fn eager(&self, ctx: &ContextSelectionSet<'_>, out: &mut JsonWriter) -> Option<()> {
+    fn eager(&self, selection: &EagerSelection<'_>, out: &mut JsonWriter) -> Option<()> {
         match self {
-            Some(value) => value.eager(ctx, out),
+            Some(value) => value.eager(selection, out),
             None => {
                 out.null();
                 Some(())
@@ -94,33 +96,158 @@ impl<T: EagerObject> EagerValue for Option<T> {
     }
 }
 
-/// One selected field of an [`EagerObject`].
-pub struct EagerField<'a> {
-    ctx: ContextBase<'a, &'a Positioned<Field>>,
+/// What walking a request's selection sets needs besides the set at hand:
+/// the document's fragments and the request's variables. The executor's own
+/// context is not needed, so a walk can also run before (or instead of)
+/// async-graphql's execution ([`EagerRoots`](super::EagerRoots)).
+#[derive(Clone, Copy)]
+pub(crate) struct Walk<'a> {
+    pub(crate) fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    pub(crate) variables: &'a Variables,
+    /// The operation's variable definitions, for their defaults.
+    pub(crate) definitions: &'a [Positioned<VariableDefinition>],
 }
 
-impl EagerField<'_> {
+impl<'a> Walk<'a> {
+    fn of<T>(ctx: &ContextBase<'a, T>) -> Self {
+        let env = ctx.query_env;
+        Self {
+            fragments: &env.fragments,
+            variables: &env.variables,
+            definitions: &env.operation.node.variable_definitions,
+        }
+    }
+
+    /// A variable's value as the executor fills it into an argument (the
+    /// request's value, else the definition's default).
+    fn variable(&self, name: &Name) -> Result<Value, ()> {
+        let definition = self
+            .definitions
+            .iter()
+            .find(|definition| definition.node.name.node == *name)
+            .ok_or(())?;
+        let value = self.variables.get(&definition.node.name.node);
+        value
+            .or_else(|| definition.node.default_value())
+            .cloned()
+            .ok_or(())
+    }
+
+    /// Whether `@skip` / `@include` keep a selection, decided exactly as
+    /// async-graphql decides before it executes (the request's variables
+    /// only; a missing one counts as false). `None` for any other
+    /// directive: a custom one, which only the executor applies.
+    pub(crate) fn keeps(&self, directives: &[Positioned<Directive>]) -> Option<bool> {
+        for directive in directives {
+            let include = match directive.node.name.node.as_str() {
+                "skip" => false,
+                "include" => true,
+                _ => return None,
+            };
+            if let Some(condition) = directive.node.get_argument("if") {
+                let variable = |name: Name| self.variables.get(&name).cloned().ok_or(());
+                let value = condition.node.clone().into_const_with(variable);
+                let value: bool =
+                    InputType::parse(Some(value.unwrap_or_default())).unwrap_or_default();
+                if include != value {
+                    return Some(false);
+                }
+            }
+        }
+        Some(true)
+    }
+}
+
+/// A selection set being written.
+pub struct EagerSelection<'a> {
+    set: &'a SelectionSet,
+    walk: Walk<'a>,
+}
+
+/// One selected field of an [`EagerObject`] (or a root field, see
+/// [`EagerRoots`](super::EagerRoots)).
+#[derive(Clone, Copy)]
+pub struct EagerField<'a> {
+    field: &'a Positioned<Field>,
+    walk: Walk<'a>,
+}
+
+impl<'a> EagerField<'a> {
+    pub(crate) fn new(field: &'a Positioned<Field>, walk: Walk<'a>) -> Self {
+        Self { field, walk }
+    }
+
+    /// The field a resolver is resolving, for look-ahead
+    /// ([`EagerField::selected`]).
+    pub fn of(ctx: &Context<'a>) -> Self {
+        Self::new(ctx.item, Walk::of(ctx))
+    }
+
     /// The field's schema name (not its alias).
-    pub fn name(&self) -> &str {
-        self.ctx.item.node.name.node.as_str()
+    pub fn name(&self) -> &'a str {
+        self.field.node.name.node.as_str()
+    }
+
+    /// The key the field's value has in the response (its alias, or name).
+    pub fn response_key(&self) -> &'a str {
+        self.field.node.response_key().node.as_str()
     }
 
     /// The argument `name` (its default when absent); `None` when it does
     /// not parse, which the derived resolver then reports.
-    pub fn argument<T: InputType>(&self, name: &str, default: fn() -> T) -> Option<T> {
-        self.ctx
-            .param_value(name, Some(default))
-            .ok()
-            .map(|(_, value)| value)
+    pub fn argument<T: InputType>(&self, name: &str, default: impl FnOnce() -> T) -> Option<T> {
+        match self.field.node.get_argument(name) {
+            None => Some(default()),
+            Some(value) => {
+                let value = value.node.clone();
+                let value = value
+                    .into_const_with(|name| self.walk.variable(&name))
+                    .ok()?;
+                T::parse(Some(value)).ok()
+            }
+        }
     }
 
     /// Writes an object (or list or option of objects) this field returns,
     /// with the field's own selection set.
     pub fn nested<V: EagerValue>(&self, value: &V, out: &mut JsonWriter) -> Option<()> {
-        let selection = self
-            .ctx
-            .with_selection_set(&self.ctx.item.node.selection_set);
+        let selection = EagerSelection {
+            set: &self.field.node.selection_set.node,
+            walk: self.walk,
+        };
         value.eager(&selection, out)
+    }
+
+    /// The fields selected under this one, fragments looked through and
+    /// `@skip`ped ones left out, so a resolver that fetches ahead fetches
+    /// only what will be shown.
+    pub fn selected(&self) -> Vec<EagerField<'a>> {
+        let mut fields = Vec::new();
+        self.collect(&self.field.node.selection_set.node, &mut fields, 0);
+        fields
+    }
+
+    fn collect(&self, set: &'a SelectionSet, fields: &mut Vec<EagerField<'a>>, nesting: usize) {
+        if nesting > MAX_NESTING {
+            return;
+        }
+        for selection in &set.items {
+            if self.walk.keeps(selection.node.directives()) == Some(false) {
+                continue;
+            }
+            match &selection.node {
+                Selection::Field(field) => fields.push(Self::new(field, self.walk)),
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = self.walk.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        self.collect(&fragment.node.selection_set.node, fields, nesting + 1);
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    self.collect(&fragment.node.selection_set.node, fields, nesting + 1);
+                }
+            }
+        }
     }
 }
 
@@ -137,22 +264,17 @@ pub fn enum_value<E: EnumType>(value: E, out: &mut JsonWriter) {
 /// each is written once and nothing needs merging.
 fn write_fields<T: EagerObject>(
     object: &T,
-    ctx: &ContextSelectionSet<'_>,
+    selection: &EagerSelection<'_>,
     out: &mut JsonWriter,
     written: &mut usize,
 ) -> Option<()> {
-    for selection in &ctx.item.node.items {
-        match &selection.node {
+    let walk = selection.walk;
+    for item in &selection.set.items {
+        if !walk.keeps(item.node.directives())? {
+            continue;
+        }
+        let fragment = match &item.node {
             Selection::Field(field) => {
-                let custom = &ctx.schema_env.custom_directives;
-                let has_custom_directive =
-                    !custom.is_empty()
-                        && field.node.directives.iter().any(|directive| {
-                            custom.contains_key(directive.node.name.node.as_str())
-                        });
-                if has_custom_directive {
-                    return None;
-                }
                 if *written > 0 {
                     out.byte(b',');
                 }
@@ -161,36 +283,28 @@ fn write_fields<T: EagerObject>(
                 if field.node.name.node == "__typename" {
                     out.string(&object.introspection_type_name());
                 } else {
-                    object.eager_field(
-                        &EagerField {
-                            ctx: ctx.with_field(field),
-                        },
-                        out,
-                    )?;
+                    object.eager_field(&EagerField::new(field, walk), out)?;
                 }
+                continue;
             }
             Selection::FragmentSpread(spread) => {
-                let fragment = ctx
-                    .query_env
-                    .fragments
-                    .get(&spread.node.fragment_name.node)?;
-                if fragment.node.type_condition.node.on.node.as_str() != T::type_name() {
-                    return None;
-                }
-                let selection = ctx.with_selection_set(&fragment.node.selection_set);
-                write_fields(object, &selection, out, written)?;
+                let fragment = walk.fragments.get(&spread.node.fragment_name.node)?;
+                let condition = &fragment.node.type_condition.node.on.node;
+                (Some(condition), &fragment.node.selection_set.node)
             }
             Selection::InlineFragment(fragment) => {
                 let condition = fragment.node.type_condition.as_ref();
-                if condition
-                    .is_some_and(|condition| condition.node.on.node.as_str() != T::type_name())
-                {
-                    return None;
-                }
-                let selection = ctx.with_selection_set(&fragment.node.selection_set);
-                write_fields(object, &selection, out, written)?;
+                (
+                    condition.map(|condition| &condition.node.on.node),
+                    &fragment.node.selection_set.node,
+                )
             }
+        };
+        let (condition, set) = fragment;
+        if condition.is_some_and(|condition| condition.as_str() != T::type_name()) {
+            return None;
         }
+        write_fields(object, &EagerSelection { set, walk }, out, written)?;
     }
     Some(())
 }
@@ -297,7 +411,11 @@ impl<T: EagerValue> OutputType for Eager<T> {
     ) -> ServerResult<Value> {
         if ctx.data_opt::<EagerAllowed>().is_some() {
             let mut out = JsonWriter::new();
-            if let Some(()) = self.0.eager(ctx, &mut out) {
+            let selection = EagerSelection {
+                set: &ctx.item.node,
+                walk: Walk::of(ctx),
+            };
+            if let Some(()) = self.0.eager(&selection, &mut out) {
                 return Ok(out.into_value());
             }
         }

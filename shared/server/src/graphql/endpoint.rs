@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::eager::{EagerAllowed, allows_eager};
 use super::limits::{LimitError, OperationLimits};
+use super::roots::{self, EagerRoots, RootAnswer};
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
     tag_internal_errors,
@@ -46,6 +47,7 @@ pub struct GraphQlEndpoint<Q, M, S> {
     graphiql: bool,
     documents: moka::future::Cache<String, Arc<CachedDocument>>,
     limits: Arc<OperationLimits>,
+    eager_roots: Option<Arc<dyn EagerRoots>>,
 }
 
 /// What a request adds to its query text: operation name, variables as JSON.
@@ -80,8 +82,9 @@ impl CachedDocument {
 
 /// How a request got past [`GraphQlEndpoint::admit`].
 enum Admitted {
-    /// Exactly this request passed everything before.
-    Validated,
+    /// Exactly this request passed everything before. The request has no
+    /// parsed document yet: the eager path reads the cached one.
+    Validated(Arc<CachedDocument>),
     /// Checked against the limits now; the schema validates it in full.
     /// Remember it in the document when that passes.
     Checked(Option<(Arc<CachedDocument>, Variant)>),
@@ -96,6 +99,7 @@ impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
             graphiql: self.graphiql,
             documents: self.documents.clone(),
             limits: Arc::clone(&self.limits),
+            eager_roots: self.eager_roots.clone(),
         }
     }
 }
@@ -127,6 +131,7 @@ where
             graphiql,
             documents,
             limits: Arc::new(limits),
+            eager_roots: None,
         })
     }
 
@@ -149,6 +154,15 @@ where
         self
     }
 
+    /// Answers queries that passed full validation before without
+    /// async-graphql's executor when `roots` has an eager answer for each
+    /// of their root fields (see [`EagerRoots`]). Needs
+    /// [`GraphQlEndpoint::with_fast_path`].
+    pub fn with_eager_roots(mut self, roots: Arc<dyn EagerRoots>) -> Self {
+        self.eager_roots = Some(roots);
+        self
+    }
+
     /// Checks the request against the abuse limits and hands it its parsed
     /// document, from the cache or freshly parsed (and cached when small).
     /// The limits run on every request but one that passed them (and
@@ -165,8 +179,7 @@ where
         if let (Some(cached), Some(variant)) = (&cached, &variant)
             && cached.is_validated(variant)
         {
-            admit_document(request, cached);
-            return Ok(Admitted::Validated);
+            return Ok(Admitted::Validated(Arc::clone(cached)));
         }
         self.limits.check_text(&request.query)?;
         let cached = match cached {
@@ -220,8 +233,23 @@ where
         // is copied each time an enclosing future moves (handler, layers),
         // which was ~2.5% of the instructions per request.
         let mut response = match (admitted, &self.fast_schema) {
-            (Admitted::Validated, Some(fast)) => Box::pin(fast.execute(request)).await,
-            (Admitted::Validated, None) => Box::pin(self.schema.execute(request)).await,
+            (Admitted::Validated(cached), Some(fast)) => {
+                match Box::pin(self.answer_eagerly(&cached, &request)).await {
+                    RootAnswer::Written(data) => async_graphql::Response::new(data),
+                    RootAnswer::Declined => {
+                        admit_document(&mut request, &cached);
+                        Box::pin(fast.execute(request)).await
+                    }
+                    RootAnswer::Loaded(preloaded) => {
+                        admit_document(&mut request, &cached);
+                        Box::pin(fast.execute(request.data(preloaded))).await
+                    }
+                }
+            }
+            (Admitted::Validated(cached), None) => {
+                admit_document(&mut request, &cached);
+                Box::pin(self.schema.execute(request)).await
+            }
             (Admitted::Checked(memo), _) => {
                 let response = Box::pin(self.schema.execute(request)).await;
                 // Request errors (syntax, validation, limits) have no path;
@@ -252,6 +280,22 @@ where
                 .apply(&query, operation_name.as_deref(), &mut response);
         }
         response
+    }
+
+    /// The eager answer to a validated request, when its document allows
+    /// one and the BFF has eager roots.
+    async fn answer_eagerly(
+        &self,
+        cached: &CachedDocument,
+        request: &async_graphql::Request,
+    ) -> RootAnswer {
+        match &self.eager_roots {
+            Some(roots) if cached.eager_allowed => {
+                let query_type = Q::type_name();
+                roots::answer(roots.as_ref(), &query_type, &cached.document, request).await
+            }
+            _ => RootAnswer::Declined,
+        }
     }
 
     /// What a GET request gets instead of execution, if anything: the

@@ -25,15 +25,17 @@ mod endpoint;
 pub mod json;
 mod limits;
 mod nulls;
+mod roots;
 mod scope;
 
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
-pub use eager::{Eager, EagerField, EagerObject, EagerValue, JsonWriter};
+pub use eager::{Eager, EagerField, EagerObject, EagerSelection, EagerValue, JsonWriter};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
 pub use limits::{LimitError, OperationLimits, count_tokens};
 pub use nulls::{NullPropagation, SdlError};
+pub use roots::{EagerLoaded, EagerRoots, RequestData, preloaded};
 pub use scope::{RequestScope, RoleGuard, SchemaLimits, is_included, selected_fields};
 
 use std::future::Future;

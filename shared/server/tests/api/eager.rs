@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Enum, Object, Schema};
-use bff_server::graphql::GraphQlEndpoint;
 use bff_server::graphql::eager::{self, Eager, EagerField, EagerObject, JsonWriter};
 use bff_server::graphql::json::response_json;
+use bff_server::graphql::{
+    EagerLoaded, EagerRoots, GraphQlEndpoint, RequestData, SchemaLimits, preloaded,
+};
+use futures::future::BoxFuture;
 use serde_json::json;
 
 /// Calls of derived resolvers that the eager path should have made unneeded.
@@ -134,8 +137,46 @@ impl Query {
         parts(broken)
     }
 
-    async fn eager(&self, #[graphql(default = false)] broken: bool) -> Eager<Vec<Part>> {
+    async fn eager(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] broken: bool,
+    ) -> Eager<Vec<Part>> {
+        if let Some(loaded) = preloaded::<Vec<Part>>(ctx) {
+            return Eager(loaded);
+        }
+        if let Some(loads) = ctx.data_opt::<Arc<RootLoads>>() {
+            loads.by_resolver.fetch_add(1, Ordering::SeqCst);
+        }
         Eager(parts(broken))
+    }
+}
+
+/// Loads of the `eager` root field, by its resolver and by [`Roots`].
+#[derive(Default)]
+struct RootLoads {
+    by_resolver: AtomicUsize,
+    by_roots: AtomicUsize,
+}
+
+/// `eager` answered without the executor once its request was validated.
+struct Roots;
+
+impl EagerRoots for Roots {
+    fn load<'a>(
+        &'a self,
+        field: EagerField<'a>,
+        data: RequestData<'a>,
+    ) -> Option<BoxFuture<'a, Box<dyn EagerLoaded>>> {
+        if field.name() != "eager" {
+            return None;
+        }
+        let broken = field.argument("broken", || false)?;
+        let loads = data.get::<Arc<RootLoads>>()?;
+        Some(Box::pin(async move {
+            loads.by_roots.fetch_add(1, Ordering::SeqCst);
+            Box::new(parts(broken)) as Box<dyn EagerLoaded>
+        }))
     }
 }
 
@@ -223,4 +264,85 @@ async fn what_it_cannot_answer_falls_back_to_the_derived_resolvers() {
         eager["data"]["parts"][1],
         json!({ "id": "p2", "status": "ok" })
     );
+}
+
+/// Each answer to `query` sent `times` times to an endpoint with [`Roots`],
+/// with the root loads (by the resolver, by [`Roots`]) and derived field
+/// calls it took.
+async fn repeated(
+    query: &str,
+    variables: serde_json::Value,
+    times: usize,
+) -> Vec<(serde_json::Value, (usize, usize), usize)> {
+    let limits = SchemaLimits {
+        introspection: false,
+        max_depth: 10,
+        max_complexity: 1_000,
+    };
+    let builder = || Schema::build(Query, EmptyMutation, EmptySubscription);
+    let endpoint = limits
+        .endpoint(builder, false)
+        .unwrap()
+        .with_eager_roots(Arc::new(Roots));
+    let mut answers = Vec::new();
+    for _ in 0..times {
+        let loads = Arc::new(RootLoads::default());
+        let calls = Arc::new(DerivedCalls::default());
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables.clone()))
+            .data(Arc::clone(&loads))
+            .data(Arc::clone(&calls));
+        let body = response_json(&endpoint.execute(request).await).unwrap();
+        answers.push((
+            serde_json::from_slice(&body).unwrap(),
+            (
+                loads.by_resolver.load(Ordering::SeqCst),
+                loads.by_roots.load(Ordering::SeqCst),
+            ),
+            calls.0.load(Ordering::SeqCst),
+        ));
+    }
+    answers
+}
+
+#[tokio::test]
+async fn a_validated_request_is_answered_without_the_executor() {
+    let query = "query($no: Boolean!, $broken: Boolean = false) {
+        __typename ...F parts: eager(broken: $broken) { id note @include(if: $no) child { id colour } }
+    } fragment F on Query { again: __typename }";
+    let answers = repeated(query, json!({ "no": false }), 3).await;
+    let (first, loads, _) = &answers[0];
+    assert_eq!(*loads, (1, 0), "the first time, the executor runs");
+    assert!(first.get("errors").is_none(), "{first}");
+    assert_eq!(first["data"]["again"], "Query");
+    assert_eq!(
+        first["data"]["parts"][0],
+        json!({ "id": "p1", "child": { "id": "p3", "colour": "DARK_BLUE" } })
+    );
+    for (answer, loads, calls) in &answers[1..] {
+        assert_eq!(answer, first);
+        assert_eq!(*loads, (0, 1), "the repeat is loaded by the eager roots");
+        assert_eq!(*calls, 0, "the repeat went through derived resolvers");
+    }
+}
+
+#[tokio::test]
+async fn what_the_eager_roots_cannot_write_goes_to_the_schema_already_loaded() {
+    // `status` of a broken part is an error only the derived resolver reports.
+    let query = "{ parts: eager(broken: true) { id status } }";
+    let answers = repeated(query, json!({}), 3).await;
+    let (first, _, _) = &answers[0];
+    assert_eq!(first["errors"][0]["path"], json!(["parts", 0, "status"]));
+    assert_eq!(answers[0].1, (1, 0));
+    for (answer, loads, calls) in &answers[1..] {
+        assert_eq!(answer, first);
+        assert_eq!(*loads, (0, 1), "loaded once, then handed to the resolver");
+        assert!(*calls > 0);
+    }
+
+    // A root field without an eager answer: the whole request runs as before.
+    let query = "{ parts: eager { id } derived { id } }";
+    let answers = repeated(query, json!({}), 2).await;
+    assert_eq!(answers[1].0, answers[0].0);
+    assert_eq!(answers[1].1, (1, 0), "loaded by the resolver, once");
 }
