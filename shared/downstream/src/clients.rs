@@ -1,6 +1,6 @@
 //! One typed client per downstream service, one method per contract endpoint.
 
-use std::collections::HashMap;
+use crate::cache::IdMap;
 use std::sync::Arc;
 
 use http::Method;
@@ -63,11 +63,11 @@ pub struct UserClient {
 
 impl UserClient {
     /// Users by id through the cache; unknown ids are left out.
-    pub async fn lookup(
+    pub async fn lookup<S: AsRef<str> + Sync>(
         &self,
         ctx: &RequestContext,
-        ids: &[String],
-    ) -> Result<HashMap<String, Arc<User>>> {
+        ids: &[S],
+    ) -> Result<IdMap<Arc<User>>> {
         self.users
             .get_many(ctx, ids, |missing| async move {
                 let users = self.get_many(ctx, &missing).await?;
@@ -203,11 +203,11 @@ pub struct ProductClient {
 
 impl ProductClient {
     /// Products by id through the cache; unknown ids are left out.
-    pub async fn lookup(
+    pub async fn lookup<S: AsRef<str> + Sync>(
         &self,
         ctx: &RequestContext,
-        ids: &[String],
-    ) -> Result<HashMap<String, Arc<Product>>> {
+        ids: &[S],
+    ) -> Result<IdMap<Arc<Product>>> {
         self.products
             .get_many(ctx, ids, |missing| async move {
                 let products = self.get_many(ctx, &missing).await?;

@@ -16,6 +16,7 @@ pub mod resilience;
 mod service;
 pub mod telemetry;
 
+pub use cache::{IdHasher, IdMap};
 pub use clients::Downstream;
 pub use config::{
     BreakerConfig, BreakerOverrides, CacheConfig, DownstreamConfig, InvalidSetting, RetryConfig,

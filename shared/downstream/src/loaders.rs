@@ -45,7 +45,9 @@ impl Loader<String> for ProductLoader {
     type Error = DownstreamError;
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<Product>>, DownstreamError> {
-        self.products.lookup(&self.ctx, ids).await
+        // The DataLoader wants std's map.
+        let found = self.products.lookup(&self.ctx, ids).await?;
+        Ok(found.into_iter().collect())
     }
 }
 
@@ -72,6 +74,7 @@ impl Loader<String> for UserLoader {
     type Error = DownstreamError;
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<User>>, DownstreamError> {
-        self.users.lookup(&self.ctx, ids).await
+        let found = self.users.lookup(&self.ctx, ids).await?;
+        Ok(found.into_iter().collect())
     }
 }

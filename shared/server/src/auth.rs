@@ -180,7 +180,7 @@ pub struct JwtVerifier {
     algorithms: Vec<Algorithm>,
     keys: KeySet,
     /// Tokens verified lately, by their exact text (see [`VERIFIED_TOKEN_TTL`]).
-    verified: moka::sync::Cache<String, Verified>,
+    verified: moka::sync::Cache<String, Verified, downstream::IdHasher>,
 }
 
 /// How long a verified token is trusted without checking it again (never
@@ -271,7 +271,7 @@ impl JwtVerifier {
         let verified = moka::sync::Cache::builder()
             .max_capacity(VERIFIED_TOKENS)
             .time_to_live(VERIFIED_TOKEN_TTL)
-            .build();
+            .build_with_hasher(downstream::IdHasher::default());
         Ok(Self {
             validations,
             algorithms,

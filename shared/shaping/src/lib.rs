@@ -7,6 +7,13 @@ use chrono::{DateTime, Datelike, Utc};
 /// written with their code (`"1,234.50 CHF"`); zero-decimal currencies
 /// (JPY, KRW) have no minor units.
 pub fn format_money(amount_minor: i64, currency: &str) -> String {
+    let mut out = String::with_capacity(40 + currency.len());
+    push_money(&mut out, amount_minor, currency);
+    out
+}
+
+/// [`format_money`], appended to `out`.
+pub fn push_money(out: &mut String, amount_minor: i64, currency: &str) {
     let (symbol, decimals) = match currency {
         "USD" => (Some("$"), 2),
         "EUR" => (Some("€"), 2),
@@ -18,23 +25,21 @@ pub fn format_money(amount_minor: i64, currency: &str) -> String {
     let magnitude = amount_minor.unsigned_abs();
     let scale = 10u64.pow(decimals);
     // Written by hand rather than with `format!`: a dashboard shows dozens.
-    let mut out = String::with_capacity(40 + currency.len());
     if amount_minor < 0 {
         out.push('-');
     }
     if let Some(symbol) = symbol {
         out.push_str(symbol);
     }
-    push_grouped(&mut out, magnitude / scale);
+    push_grouped(out, magnitude / scale);
     if decimals > 0 {
         out.push('.');
-        push_zero_padded(&mut out, magnitude % scale, decimals as usize);
+        push_zero_padded(out, magnitude % scale, decimals as usize);
     }
     if symbol.is_none() {
         out.push(' ');
         out.push_str(currency);
     }
-    out
 }
 
 /// `1234567` → `1,234,567`.
@@ -107,23 +112,29 @@ const MONTHS: [&str; 12] = [
 
 /// `2026-11-25T…` → `"November 25, 2026"` (web).
 pub fn long_date(at: &DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(18);
+    push_long_date(&mut out, at);
+    out
+}
+
+/// [`long_date`], appended to `out`.
+pub fn push_long_date(out: &mut String, at: &DateTime<Utc>) {
     let date = at.date_naive();
     let year = date.year();
     // chrono's `%Y` signs years outside 0..=9999: left to it.
     let (Ok(year @ 0..=9999), Some(month)) =
         (u64::try_from(year), MONTHS.get(date.month0() as usize))
     else {
-        return at.format("%B %-d, %Y").to_string();
+        out.push_str(&at.format("%B %-d, %Y").to_string());
+        return;
     };
     // By hand rather than with chrono's `format`, which parses the pattern
     // on every call.
-    let mut out = String::with_capacity(18);
     out.push_str(month);
     out.push(' ');
-    push_decimal(&mut out, date.day());
+    push_decimal(out, date.day());
     out.push_str(", ");
-    push_zero_padded(&mut out, year, 4);
-    out
+    push_zero_padded(out, year, 4);
 }
 
 /// `2026-11-25T…` → `"11/25"` (mobile).

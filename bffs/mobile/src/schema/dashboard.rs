@@ -32,7 +32,7 @@ impl MobileDashboard {
         // An async block does nothing until polled: building one for a part
         // that is not wanted costs no call.
         let user = async {
-            let ids = [user_id.to_owned()];
+            let ids = [user_id];
             let mut found = downstream.users.lookup(rc, &ids).await?;
             found.remove(user_id).ok_or(DownstreamError::NotFound {
                 service: Service::User,

@@ -46,7 +46,7 @@ impl QueryRoot {
     /// A product's trimmed view; null when there is no such product.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductView>> {
         let scope = RequestScope::of(ctx);
-        let product = scope.products.load_one(id.to_string()).await?;
+        let product = scope.products().load_one(id.to_string()).await?;
         Ok(product.map(ProductView))
     }
 }

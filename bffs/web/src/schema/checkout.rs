@@ -74,7 +74,7 @@ impl Checkout {
         let downstream = &scope.downstream;
         let rc = &scope.ctx;
 
-        let ids = [user_id.to_owned()];
+        let ids = [user_id];
         let user = downstream
             .users
             .lookup(rc, &ids)
@@ -93,7 +93,7 @@ impl Checkout {
         };
         let product_ids: Vec<String> = cart.iter().map(|line| line.product_id.clone()).collect();
         let (products, quote, payment_methods) = tokio::join!(
-            scope.products.load_many(product_ids),
+            scope.products().load_many(product_ids),
             downstream.orders.quote(rc, &quote_request),
             downstream.users.payment_methods(rc, user_id),
         );

@@ -2,13 +2,12 @@
 //! for (profile, orders, recommendations, analytics), then ONE batched round
 //! for every product those parts show.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::{Object, Result, Value};
+use async_graphql::{Object, Result};
 use bff_server::graphql::eager::{Eager, EagerField, EagerObject, JsonWriter};
-use downstream::DownstreamError;
 use downstream::models;
+use downstream::{DownstreamError, IdMap};
 use futures::future::{OptionFuture, join4};
 
 use super::money::Money;
@@ -26,8 +25,8 @@ type Part<T> = Option<Result<T, DownstreamError>>;
 pub(crate) struct WebDashboard {
     user: Part<Arc<models::User>>,
     orders: Part<Vec<Arc<models::Order>>>,
-    recommendations: Part<Vec<models::Recommendation>>,
-    analytics: Part<models::UserAnalytics>,
+    recommendations: Part<Vec<Arc<models::Recommendation>>>,
+    analytics: Part<Arc<models::UserAnalytics>>,
     /// Every product the orders and recommendations show; `None` when the
     /// client selected no product field below them.
     products: Option<ProductMap>,
@@ -94,7 +93,7 @@ impl WebDashboard {
         let rc = &scope.ctx;
 
         let user = OptionFuture::from(selection.user.then_some(async {
-            let ids = [user_id.to_owned()];
+            let ids = [user_id];
             let mut found = downstream.users.lookup(rc, &ids).await?;
             found.remove(user_id).ok_or(DownstreamError::NotFound {
                 service: downstream::Service::User,
@@ -104,34 +103,40 @@ impl WebDashboard {
             let orders = downstream.orders.for_user(rc, user_id, first).await?;
             Ok(orders.into_iter().map(Arc::new).collect::<Vec<_>>())
         }));
-        let recommendations = OptionFuture::from(
-            selection
-                .recommendations
-                .map(|first| downstream.recommendations.for_user(rc, user_id, first)),
-        );
+        let recommendations =
+            OptionFuture::from(selection.recommendations.map(|first| async move {
+                let recommendations = downstream
+                    .recommendations
+                    .for_user(rc, user_id, first)
+                    .await?;
+                Ok(recommendations
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect::<Vec<_>>())
+            }));
         let analytics = OptionFuture::from(
             selection
                 .analytics
-                .then(|| downstream.users.analytics(rc, user_id)),
+                .then_some(async { Ok(Arc::new(downstream.users.analytics(rc, user_id).await?)) }),
         );
         let (user, orders, recommendations, analytics) =
             join4(user, orders, recommendations, analytics).await;
 
-        let mut product_ids: Vec<String> = Vec::new();
+        let mut product_ids: Vec<&str> = Vec::new();
         if selection.order_products
             && let Some(Ok(orders)) = &orders
         {
             let items = orders.iter().flat_map(|order| &order.items);
-            product_ids.extend(items.map(|item| item.product_id.clone()));
+            product_ids.extend(items.map(|item| item.product_id.as_str()));
         }
         if selection.recommendation_products
             && let Some(Ok(recommendations)) = &recommendations
         {
-            product_ids.extend(recommendations.iter().map(|r| r.product_id.clone()));
+            product_ids.extend(recommendations.iter().map(|r| r.product_id.as_str()));
         }
         let products = if product_ids.is_empty() {
             (selection.order_products || selection.recommendation_products)
-                .then(|| Ok(Arc::new(HashMap::new())))
+                .then(|| Ok(Arc::new(IdMap::default())))
         } else {
             // One batch already: straight to the product cache, without the
             // DataLoader's queueing and per-request memo.
@@ -167,14 +172,12 @@ impl EagerObject for WebDashboard {
             "orders" => {
                 let first = field.argument("first", || DEFAULT_ORDERS)?;
                 let first = usize::try_from(list_size(first, MAX_LIST).ok()?).ok()?;
-                let orders = fetched_ok(&self.orders)?;
-                let products = self.products.clone();
-                let orders: Vec<Order> = orders
-                    .iter()
-                    .take(first)
-                    .map(|order| Order::new(Arc::clone(order), products.clone()))
-                    .collect();
-                field.nested(&orders, out)
+                let orders = fetched_ok(&self.orders)?.iter().take(first);
+                let products = &self.products;
+                field.nested_list(
+                    orders.map(|order| Order::new(Arc::clone(order), products.clone())),
+                    out,
+                )
             }
             "recommendations" => {
                 let first = field.argument("first", || DEFAULT_RECOMMENDATIONS)?;
@@ -184,12 +187,10 @@ impl EagerObject for WebDashboard {
                     Some(products) => Some(products.as_ref().ok()?),
                     None => None,
                 };
-                let shown: Vec<Recommendation> =
-                    recommended(recommendations, products).take(first).collect();
-                field.nested(&shown, out)
+                field.nested_list(recommended(recommendations, products).take(first), out)
             }
             "analytics" => {
-                let analytics = UserAnalytics(fetched_ok(&self.analytics)?.clone());
+                let analytics = UserAnalytics(Arc::clone(fetched_ok(&self.analytics)?));
                 field.nested(&analytics, out)
             }
             _ => None,
@@ -200,8 +201,8 @@ impl EagerObject for WebDashboard {
 /// The recommendations to show, with their products when those were fetched;
 /// a recommended product the catalogue no longer has is dropped.
 fn recommended<'a>(
-    recommendations: &'a [models::Recommendation],
-    products: Option<&'a Arc<HashMap<String, Arc<models::Product>>>>,
+    recommendations: &'a [Arc<models::Recommendation>],
+    products: Option<&'a Arc<IdMap<Arc<models::Product>>>>,
 ) -> impl Iterator<Item = Recommendation> + 'a {
     recommendations.iter().filter_map(move |recommendation| {
         let product = match products {
@@ -209,7 +210,7 @@ fn recommended<'a>(
             None => None,
         };
         Some(Recommendation {
-            recommendation: recommendation.clone(),
+            recommendation: Arc::clone(recommendation),
             product,
         })
     })
@@ -277,7 +278,7 @@ impl WebDashboard {
 
 /// A product recommended to the viewer.
 pub(crate) struct Recommendation {
-    recommendation: models::Recommendation,
+    recommendation: Arc<models::Recommendation>,
     /// Fetched when the client selected `product`.
     product: Option<Arc<models::Product>>,
 }
@@ -308,15 +309,7 @@ impl EagerObject for UserAnalytics {
         match field.name() {
             "totalSpent" => field.nested(&self.total_spent_money(), out)?,
             "ordersThisMonth" => out.int(analytics.orders_this_month),
-            "favoriteCategories" => {
-                out.value(&Value::List(
-                    analytics
-                        .favorite_categories
-                        .iter()
-                        .map(|category| Value::String(category.clone()))
-                        .collect(),
-                ));
-            }
+            "favoriteCategories" => out.strings(&analytics.favorite_categories),
             _ => return None,
         }
         Some(())
@@ -337,7 +330,7 @@ impl EagerObject for Recommendation {
 }
 
 /// The viewer's spending and habits.
-pub(crate) struct UserAnalytics(models::UserAnalytics);
+pub(crate) struct UserAnalytics(Arc<models::UserAnalytics>);
 
 impl UserAnalytics {
     fn total_spent_money(&self) -> Money {

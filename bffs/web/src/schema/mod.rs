@@ -10,14 +10,13 @@ mod product;
 mod query;
 mod user;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use bff_server::error::BffError;
 pub use bff_server::graphql::RequestScope;
 use bff_server::graphql::SchemaLimits;
-use downstream::{DownstreamError, models};
+use downstream::{DownstreamError, IdMap, models};
 
 pub use mutation::MutationRoot;
 pub use query::{EagerQuery, QueryRoot};
@@ -27,7 +26,7 @@ use self::product::Product;
 pub type WebSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Products fetched ahead of their resolvers, shared by every field that shows them.
-pub(crate) type ProductMap = Result<Arc<HashMap<String, Arc<models::Product>>>, DownstreamError>;
+pub(crate) type ProductMap = Result<Arc<IdMap<Arc<models::Product>>>, DownstreamError>;
 
 const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 2_000;
@@ -68,7 +67,7 @@ pub(crate) async fn load_products_in_order(
     scope: &RequestScope,
     ids: Vec<String>,
 ) -> async_graphql::Result<Vec<Product>> {
-    let found = scope.products.load_many(ids.iter().cloned()).await?;
+    let found = scope.products().load_many(ids.iter().cloned()).await?;
     Ok(ids
         .iter()
         .filter_map(|id| found.get(id).cloned().map(Product))

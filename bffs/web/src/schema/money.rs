@@ -1,17 +1,27 @@
+use std::borrow::Cow;
+
 use async_graphql::Object;
 use bff_server::graphql::eager::{EagerField, EagerObject, JsonWriter};
 
 /// An amount of money in minor units of its currency.
 pub(crate) struct Money {
     amount_cents: i64,
-    currency: String,
+    currency: Cow<'static, str>,
 }
+
+/// Currencies whose code need not be copied into each amount (a dashboard
+/// shows dozens of amounts).
+const KNOWN_CURRENCIES: [&str; 5] = ["USD", "EUR", "GBP", "JPY", "KRW"];
 
 impl Money {
     pub(crate) fn new(amount_cents: i64, currency: &str) -> Self {
+        let known = KNOWN_CURRENCIES.iter().find(|code| **code == currency);
         Self {
             amount_cents,
-            currency: currency.to_owned(),
+            currency: known.map_or_else(
+                || Cow::Owned(currency.to_owned()),
+                |code| Cow::Borrowed(*code),
+            ),
         }
     }
 }
@@ -45,7 +55,9 @@ impl EagerObject for Money {
         match field.name() {
             "amountCents" => out.int(self.amount_cents),
             "currency" => out.string(&self.currency),
-            "formatted" => out.string(&self.formatted_amount()),
+            "formatted" => out.string_with(|formatted| {
+                shaping::push_money(formatted, self.amount_cents, &self.currency);
+            }),
             _ => return None,
         }
         Some(())

@@ -84,7 +84,7 @@ async fn change_wishlist(ctx: &Context<'_>, product_id: ID, add: bool) -> Result
             .await
     }?;
     scope
-        .products
+        .products()
         .load_one(product_id)
         .await?
         .map(Product)

@@ -71,13 +71,15 @@ impl Order {
     }
 
     fn lines(&self) -> Vec<OrderItem> {
-        (0..self.order.items.len())
-            .map(|index| OrderItem {
-                order: Arc::clone(&self.order),
-                index,
-                products: self.products.clone(),
-            })
-            .collect()
+        self.line_iter().collect()
+    }
+
+    fn line_iter(&self) -> impl Iterator<Item = OrderItem> + '_ {
+        (0..self.order.items.len()).map(|index| OrderItem {
+            order: Arc::clone(&self.order),
+            index,
+            products: self.products.clone(),
+        })
     }
 }
 
@@ -88,11 +90,11 @@ impl EagerObject for Order {
             "id" => out.string(&order.id),
             "status" => eager::enum_value(OrderStatus::from(order.status), out),
             "total" => field.nested(&self.total_money(), out)?,
-            "date" => out.string(&shaping::long_date(&order.created_at)),
+            "date" => out.string_with(|date| shaping::push_long_date(date, &order.created_at)),
             "placedAt" => out.value(&order.created_at.to_value()),
             "itemsCount" => out.int(self.units()),
             "trackingNumber" => out.optional_string(order.tracking_number.as_deref()),
-            "items" => field.nested(&self.lines(), out)?,
+            "items" => field.nested_list(self.line_iter(), out)?,
             _ => return None,
         }
         Some(())
@@ -120,7 +122,12 @@ impl OrderItem {
         let id = &self.item().product_id;
         let product = match &self.products {
             Some(prefetched) => prefetched.clone()?.get(id).cloned(),
-            None => RequestScope::of(ctx).products.load_one(id.clone()).await?,
+            None => {
+                RequestScope::of(ctx)
+                    .products()
+                    .load_one(id.clone())
+                    .await?
+            }
         };
         Ok(product.map(Product))
     }

@@ -25,7 +25,7 @@ impl QueryRoot {
     async fn me(&self, ctx: &Context<'_>) -> Result<UserProfile> {
         let scope = RequestScope::of(ctx);
         let viewer = scope.viewer()?;
-        let ids = [viewer.user_id.clone()];
+        let ids = [viewer.user_id.as_str()];
         let mut users = Box::pin(scope.downstream.users.lookup(&scope.ctx, &ids)).await?;
         users
             .remove(&viewer.user_id)
@@ -48,7 +48,7 @@ impl QueryRoot {
     /// Auth optional: inWishlist and personalizedRecommendations need a viewer.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         let scope = RequestScope::of(ctx);
-        let product = Box::pin(scope.products.load_one(id.to_string())).await?;
+        let product = Box::pin(scope.products().load_one(id.to_string())).await?;
         Ok(product.map(Product))
     }
 

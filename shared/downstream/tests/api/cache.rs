@@ -11,15 +11,9 @@ use crate::{Harness, ctx};
 async fn cached_products_are_not_fetched_again() {
     let h = Harness::start().await;
     let products = &h.downstream.products;
-    let first = products
-        .lookup(&ctx(), &["p1".into(), "p2".into()])
-        .await
-        .unwrap();
+    let first = products.lookup(&ctx(), &["p1", "p2"]).await.unwrap();
     assert_eq!(first.len(), 2);
-    let second = products
-        .lookup(&ctx(), &["p2".into(), "p3".into()])
-        .await
-        .unwrap();
+    let second = products.lookup(&ctx(), &["p2", "p3"]).await.unwrap();
     assert_eq!(second.len(), 2);
     let calls: Vec<_> = h.services.product.control.requests();
     assert_eq!(calls.len(), 2);
@@ -48,17 +42,9 @@ async fn concurrent_misses_for_the_same_id_share_one_call() {
 #[tokio::test]
 async fn entries_expire_after_the_ttl() {
     let h = Harness::with_config(|config| config.cache.ttl_ms = 50).await;
-    h.downstream
-        .users
-        .lookup(&ctx(), &["u1".into()])
-        .await
-        .unwrap();
+    h.downstream.users.lookup(&ctx(), &["u1"]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
-    h.downstream
-        .users
-        .lookup(&ctx(), &["u1".into()])
-        .await
-        .unwrap();
+    h.downstream.users.lookup(&ctx(), &["u1"]).await.unwrap();
     assert_eq!(h.services.user.control.count("GET /users"), 2);
 }
 
@@ -66,29 +52,17 @@ async fn entries_expire_after_the_ttl() {
 async fn unknown_ids_and_failures_are_not_cached() {
     let h = Harness::start().await;
     let products = &h.downstream.products;
-    assert!(
-        products
-            .lookup(&ctx(), &["p404".into()])
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        products
-            .lookup(&ctx(), &["p404".into()])
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(products.lookup(&ctx(), &["p404"]).await.unwrap().is_empty());
+    assert!(products.lookup(&ctx(), &["p404"]).await.unwrap().is_empty());
     h.services
         .product
         .control
         .set_fault(Fault::new("/products").status(500));
-    assert!(products.lookup(&ctx(), &["p1".into()]).await.is_err());
+    assert!(products.lookup(&ctx(), &["p1"]).await.is_err());
     h.services.product.control.clear_faults();
     assert!(
         products
-            .lookup(&ctx(), &["p1".into()])
+            .lookup(&ctx(), &["p1"])
             .await
             .unwrap()
             .contains_key("p1")

@@ -63,11 +63,7 @@ async fn random_call(downstream: &Downstream, rng_seed: u64) -> Result<(), Strin
             .lookup(&ctx, &[format!("p{n}"), format!("p{}", n % 12 + 1)])
             .await
             .map(drop),
-        2 => downstream
-            .users
-            .lookup(&ctx, &["u1".into()])
-            .await
-            .map(drop),
+        2 => downstream.users.lookup(&ctx, &["u1"]).await.map(drop),
         3 => downstream.users.cached_wishlist(&ctx, "u1").await.map(drop),
         4 => downstream.orders.for_user(&ctx, "u1", 3).await.map(drop),
         5 => downstream

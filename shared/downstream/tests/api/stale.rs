@@ -27,7 +27,7 @@ async fn a_failing_service_serves_the_stale_copy_and_marks_it() {
     let h = harness(60_000).await;
     let products = &h.downstream.products;
     let warm = ctx();
-    let fresh = products.lookup(&warm, &["p1".into()]).await.unwrap();
+    let fresh = products.lookup(&warm, &["p1"]).await.unwrap();
     assert!(warm.stale.is_empty());
     past_the_ttl().await;
     h.services
@@ -36,16 +36,13 @@ async fn a_failing_service_serves_the_stale_copy_and_marks_it() {
         .set_fault(Fault::new("/products").status(503));
 
     let ctx = ctx();
-    let served = products
-        .lookup(&ctx, &["p1".into(), "p2".into()])
-        .await
-        .unwrap_err();
+    let served = products.lookup(&ctx, &["p1", "p2"]).await.unwrap_err();
     // p2 was never cached: the batch fails as a whole.
     assert!(matches!(served, DownstreamError::Unavailable { .. }));
     assert!(ctx.stale.is_empty());
 
     let ctx = crate::ctx();
-    let served = products.lookup(&ctx, &["p1".into()]).await.unwrap();
+    let served = products.lookup(&ctx, &["p1"]).await.unwrap();
     assert_eq!(served["p1"], fresh["p1"]);
     assert_eq!(ctx.stale.list(), ["product:p1"]);
     // The service was asked (and failed) before the stale copy was served.
@@ -56,14 +53,14 @@ async fn a_failing_service_serves_the_stale_copy_and_marks_it() {
 async fn past_the_stale_bound_it_is_an_error() {
     let h = harness(100).await;
     let products = &h.downstream.products;
-    products.lookup(&ctx(), &["p1".into()]).await.unwrap();
+    products.lookup(&ctx(), &["p1"]).await.unwrap();
     tokio::time::sleep(TTL + Duration::from_millis(100) * 3).await;
     h.services
         .product
         .control
         .set_fault(Fault::new("/products").status(503));
     let ctx = ctx();
-    let error = products.lookup(&ctx, &["p1".into()]).await.unwrap_err();
+    let error = products.lookup(&ctx, &["p1"]).await.unwrap_err();
     assert_eq!(
         error,
         DownstreamError::Unavailable {
@@ -87,7 +84,7 @@ async fn with_the_breaker_open_stale_copies_are_served_without_calling() {
     })
     .await;
     let products = &h.downstream.products;
-    products.lookup(&ctx(), &["p1".into()]).await.unwrap();
+    products.lookup(&ctx(), &["p1"]).await.unwrap();
     let control = &h.services.product.control;
     control.set_fault(Fault::new("/products/").status(503));
     for _ in 0..2 {
@@ -96,7 +93,7 @@ async fn with_the_breaker_open_stale_copies_are_served_without_calling() {
     past_the_ttl().await;
     let before = control.total();
     let ctx = ctx();
-    let served = products.lookup(&ctx, &["p1".into()]).await.unwrap();
+    let served = products.lookup(&ctx, &["p1"]).await.unwrap();
     assert!(served.contains_key("p1"));
     assert_eq!(ctx.stale.list(), ["product:p1"]);
     assert_eq!(
@@ -110,14 +107,14 @@ async fn with_the_breaker_open_stale_copies_are_served_without_calling() {
 async fn refusals_are_not_masked_by_stale_copies() {
     let h = harness(60_000).await;
     let users = &h.downstream.users;
-    users.lookup(&ctx(), &["u1".into()]).await.unwrap();
+    users.lookup(&ctx(), &["u1"]).await.unwrap();
     past_the_ttl().await;
     h.services
         .user
         .control
         .set_fault(Fault::new("/users").status(403));
     let ctx = ctx();
-    let error = users.lookup(&ctx, &["u1".into()]).await.unwrap_err();
+    let error = users.lookup(&ctx, &["u1"]).await.unwrap_err();
     assert!(matches!(
         error,
         DownstreamError::Rejected { status: 403, .. }

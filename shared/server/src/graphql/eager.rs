@@ -72,16 +72,24 @@ impl<T: EagerObject> EagerValue for T {
 
 impl<T: EagerObject> EagerValue for Vec<T> {
     fn eager(&self, selection: &EagerSelection<'_>, out: &mut JsonWriter) -> Option<()> {
-        out.byte(b'[');
-        for (index, item) in self.iter().enumerate() {
-            if index > 0 {
-                out.byte(b',');
-            }
-            item.eager(selection, out)?;
-        }
-        out.byte(b']');
-        Some(())
+        write_list::<T>(self, selection, out)
     }
+}
+
+fn write_list<T: EagerObject>(
+    items: impl IntoIterator<Item = impl std::borrow::Borrow<T>>,
+    selection: &EagerSelection<'_>,
+    out: &mut JsonWriter,
+) -> Option<()> {
+    out.byte(b'[');
+    for (index, item) in items.into_iter().enumerate() {
+        if index > 0 {
+            out.byte(b',');
+        }
+        item.borrow().eager(selection, out)?;
+    }
+    out.byte(b']');
+    Some(())
 }
 
 impl<T: EagerObject> EagerValue for Option<T> {
@@ -216,6 +224,20 @@ impl<'a> EagerField<'a> {
             walk: self.walk,
         };
         value.eager(&selection, out)
+    }
+
+    /// Writes a list of objects this field returns, as [`EagerField::nested`]
+    /// does a `Vec` of them, without collecting one.
+    pub fn nested_list<T: EagerObject>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        out: &mut JsonWriter,
+    ) -> Option<()> {
+        let selection = EagerSelection {
+            set: &self.field.node.selection_set.node,
+            walk: self.walk,
+        };
+        write_list::<T>(items, &selection, out)
     }
 
     /// The fields selected under this one, fragments looked through and

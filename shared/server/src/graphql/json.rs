@@ -20,13 +20,19 @@ const RAW_JSON_MARK: &[u8] = b"\0bff:json\0";
 /// JSON being written for one eager subtree.
 pub struct JsonWriter {
     buffer: Vec<u8>,
+    /// Reused by [`JsonWriter::string_with`], so formatted values (money,
+    /// dates: dozens on a dashboard) need no allocation each.
+    scratch: String,
 }
 
 impl JsonWriter {
     pub(crate) fn new() -> Self {
-        let mut buffer = Vec::with_capacity(4096);
+        let mut buffer = Vec::with_capacity(8192);
         buffer.extend_from_slice(RAW_JSON_MARK);
-        Self { buffer }
+        Self {
+            buffer,
+            scratch: String::new(),
+        }
     }
 
     /// The written JSON as a value for async-graphql's executor.
@@ -66,6 +72,27 @@ impl JsonWriter {
 
     pub fn string(&mut self, text: &str) {
         write_str(&mut self.buffer, text);
+    }
+
+    /// A string `format` writes (e.g. `shaping::push_money`).
+    pub fn string_with(&mut self, format: impl FnOnce(&mut String)) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        format(&mut scratch);
+        write_str(&mut self.buffer, &scratch);
+        self.scratch = scratch;
+    }
+
+    /// A list of strings.
+    pub fn strings(&mut self, items: &[String]) {
+        self.buffer.push(b'[');
+        for (index, item) in items.iter().enumerate() {
+            if index > 0 {
+                self.buffer.push(b',');
+            }
+            write_str(&mut self.buffer, item);
+        }
+        self.buffer.push(b']');
     }
 
     /// A nullable string.
@@ -167,6 +194,12 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    // Almost every string needs no escape: copied in one go.
+    if !may_need_any_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut clean_from = 0;
     let mut index = 0;
     while index < bytes.len() {
@@ -191,6 +224,23 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[clean_from..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `bytes` may need an escape (see [`may_need_escape`]).
+fn may_need_any_escape(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if let Ok(word) = <[u8; 8]>::try_from(chunk)
+            && may_need_escape(u64::from_le_bytes(word))
+        {
+            return true;
+        }
+    }
+    let rest = chunks.remainder();
+    // Padded with spaces, which never need one.
+    let mut word = [b' '; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    may_need_escape(u64::from_le_bytes(word))
 }
 
 /// Whether any byte of `word` may be `"`, `\` or below 0x20 (false

@@ -1,6 +1,8 @@
 //! What the resolvers of a GraphQL BFF share: the per-request scope, the
 //! schema's limits, and look-ahead at what the client selected.
 
+use std::sync::OnceLock;
+
 use async_graphql::context::SelectionField;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{
@@ -20,19 +22,25 @@ pub struct RequestScope {
     pub downstream: Downstream,
     pub ctx: RequestContext,
     pub viewer: Option<Viewer>,
-    /// Batches every product lookup of this request into one call per round.
-    pub products: DataLoader<ProductLoader, HashMapCache>,
+    /// Made on first use: many requests (the dashboard's) batch on their own.
+    products: OnceLock<DataLoader<ProductLoader, HashMapCache>>,
 }
 
 impl RequestScope {
     pub fn new(downstream: Downstream, ctx: RequestContext, viewer: Option<Viewer>) -> Self {
-        let products = ProductLoader::data_loader(downstream.products.clone(), ctx.clone());
         Self {
             downstream,
             ctx,
             viewer,
-            products,
+            products: OnceLock::new(),
         }
+    }
+
+    /// Batches every product lookup of this request into one call per round.
+    pub fn products(&self) -> &DataLoader<ProductLoader, HashMapCache> {
+        self.products.get_or_init(|| {
+            ProductLoader::data_loader(self.downstream.products.clone(), self.ctx.clone())
+        })
     }
 
     /// The scope the HTTP handler attached to this request.
