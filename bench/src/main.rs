@@ -17,10 +17,6 @@
 //! ±20% from run to run; instruction counts repeat, which is what telling a
 //! small optimisation from noise needs. Kernel time is not counted.
 //!
-//! `--dhat` runs web-bff under `valgrind --tool=dhat` instead (8 clients)
-//! and reports heap allocations per request; the dump
-//! (`$TMPDIR/bench-web-bff.dhat`) lists them by call site.
-//!
 //! `--bff-threads N` sets the BFF's tokio worker threads (default: one per
 //! core); `--scenario NAME` and `--latency MS` run a subset.
 
@@ -123,17 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let dhat = std::env::args().any(|arg| arg == "--dhat");
-    let dhat_out = std::env::temp_dir().join("bench-web-bff.dhat");
-    let mut bff = if dhat {
-        let mut valgrind = Command::new("valgrind");
-        valgrind.args([
-            "--tool=dhat",
-            &format!("--dhat-out-file={}", dhat_out.display()),
-        ]);
-        valgrind.arg(bin_dir.join("web-bff")).stderr(Stdio::null());
-        valgrind
-    } else if callgrind {
+    let mut bff = if callgrind {
         let mut valgrind = Command::new("valgrind");
         valgrind.args([
             "--tool=callgrind",
@@ -194,10 +180,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     ];
 
-    if dhat {
-        println!("| scenario | downstream latency | clients | requests | failed |");
-        println!("|---|---|---|---|---|");
-    } else if callgrind {
+    if callgrind {
         println!(
             "| scenario | downstream latency | clients | requests | failed | instructions/request |"
         );
@@ -212,27 +195,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         only_scenario.as_deref().is_none_or(|name| name == s.name)
             && only_latency.is_none_or(|ms| ms == s.latency_ms)
     });
-    let mut total_requests = 0;
     for scenario in selected {
         set_latency(&client, scenario.latency_ms).await?;
-        if dhat {
-            let scenario = Scenario {
-                concurrency: 8,
-                ..*scenario
-            };
-            let duration = Duration::from_secs(seconds);
-            let outcome = run(&client, &token, &scenario, duration, bff_pid).await?;
-            total_requests += outcome.requests;
-            println!(
-                "| {} | {} ms | {} | {} | {} |",
-                scenario.name,
-                scenario.latency_ms,
-                scenario.concurrency,
-                outcome.requests,
-                outcome.failures,
-            );
-            continue;
-        }
         if callgrind {
             let scenario = Scenario {
                 concurrency: 16,
@@ -269,26 +233,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
         print_row(scenario, &outcome);
     }
-    if dhat {
-        // dhat writes its dump when the process exits; web-bff shuts down
-        // gracefully on SIGTERM.
-        let status = Command::new("kill")
-            .args(["-TERM", &bff_pid.to_string()])
-            .status()?;
-        if !status.success() {
-            return Err("could not stop web-bff".into());
-        }
-        if let Some(bff) = processes.0.iter_mut().find(|child| child.id() == bff_pid) {
-            bff.wait()?;
-        }
-        let blocks = dhat_total_blocks(&dhat_out)?;
-        println!();
-        println!(
-            "Heap allocations per request (all scenarios, start-up included): {:.0}; by call site: {}",
-            blocks as f64 / total_requests.max(1) as f64,
-            dhat_out.display()
-        );
-    } else if !callgrind {
+    if !callgrind {
         println!();
         println!(
             "BFF peak RSS: {:.1} MB",
@@ -296,15 +241,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
-}
-
-/// Blocks allocated over the whole run, from a dhat dump.
-fn dhat_total_blocks(path: &std::path::Path) -> Result<u64, Box<dyn std::error::Error>> {
-    let dump: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    let sites = dump["pps"]
-        .as_array()
-        .ok_or("no call sites in the dhat dump")?;
-    Ok(sites.iter().filter_map(|site| site["tbk"].as_u64()).sum())
 }
 
 fn callgrind_control(pid: u32, args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {

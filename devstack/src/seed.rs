@@ -756,7 +756,7 @@ fn recommendations() -> BTreeMap<String, Vec<Recommendation>> {
                 .map(|&(product_id, score, reason)| Recommendation {
                     product_id: product_id.into(),
                     score,
-                    reason: reason.map(str::to_owned),
+                    reason: reason.map(Into::into),
                 })
                 .collect();
             (user.to_owned(), recs)
@@ -830,7 +830,7 @@ fn orders(users: &[User], products: &[Product]) -> Vec<Order> {
                 currency: CURRENCY.into(),
                 created_at,
                 items,
-                tracking_number: tracking.map(str::to_owned),
+                tracking_number: tracking.map(Into::into),
             }
         })
         .collect()

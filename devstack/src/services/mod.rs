@@ -58,16 +58,16 @@ impl AppState {
         by_date.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
         for order in by_date {
             user_orders
-                .entry(order.user_id.clone())
+                .entry(order.user_id.to_string())
                 .or_default()
-                .push(order.id.clone());
+                .push(order.id.to_string());
         }
         let data = Data {
             wishlists: seed.wishlists.clone().into_iter().collect(),
             orders: seed
                 .orders
                 .iter()
-                .map(|o| (o.id.clone(), o.clone()))
+                .map(|o| (o.id.to_string(), o.clone()))
                 .collect(),
             user_orders,
             idempotency: HashMap::new(),

@@ -94,7 +94,7 @@ fn validate_cart(state: &SharedState, items: &[CartItem]) -> ApiResult<Cart> {
             )));
         }
         lines.push(OrderItem {
-            product_id: product.id.clone(),
+            product_id: product.id.as_str().into(),
             quantity: item.quantity,
             unit_price_cents: product.price_cents,
         });
@@ -192,8 +192,8 @@ async fn post_order(
     let id = format!("o{}", data.next_order_number);
     data.next_order_number += 1;
     let order = Order {
-        id: id.clone(),
-        user_id: user.id.clone(),
+        id: id.as_str().into(),
+        user_id: user.id.as_str().into(),
         status: OrderStatus::Placed,
         total_cents: quote.total_cents,
         currency: CURRENCY.into(),

@@ -110,7 +110,7 @@ async fn get_analytics(
         favorite_categories: categories
             .into_iter()
             .take(3)
-            .map(|(c, _)| c.to_owned())
+            .map(|(c, _)| c.into())
             .collect(),
     }))
 }

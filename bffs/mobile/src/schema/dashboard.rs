@@ -118,7 +118,7 @@ impl OrderSummary {
 #[Object]
 impl OrderSummary {
     async fn id(&self) -> ID {
-        ID(self.order().id.clone())
+        ID(self.order().id.to_string())
     }
 
     async fn status(&self) -> OrderStatus {

@@ -206,7 +206,9 @@ fn recommended<'a>(
 ) -> impl Iterator<Item = Recommendation> + 'a {
     recommendations.iter().filter_map(move |recommendation| {
         let product = match products {
-            Some(products) => Some(Arc::clone(products.get(&recommendation.product_id)?)),
+            Some(products) => Some(Arc::clone(
+                products.get(recommendation.product_id.as_str())?,
+            )),
             None => None,
         };
         Some(Recommendation {
@@ -349,7 +351,11 @@ impl UserAnalytics {
     }
 
     /// Category ids, most bought first.
-    async fn favorite_categories(&self) -> &[String] {
-        &self.0.favorite_categories
+    async fn favorite_categories(&self) -> Vec<&str> {
+        self.0
+            .favorite_categories
+            .iter()
+            .map(|category| category.as_str())
+            .collect()
     }
 }

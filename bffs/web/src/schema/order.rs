@@ -25,7 +25,7 @@ impl Order {
 #[Object]
 impl Order {
     async fn id(&self) -> ID {
-        ID(self.order.id.clone())
+        ID(self.order.id.to_string())
     }
 
     async fn status(&self) -> OrderStatus {
@@ -121,11 +121,11 @@ impl OrderItem {
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>> {
         let id = &self.item().product_id;
         let product = match &self.products {
-            Some(prefetched) => prefetched.clone()?.get(id).cloned(),
+            Some(prefetched) => prefetched.clone()?.get(id.as_str()).cloned(),
             None => {
                 RequestScope::of(ctx)
                     .products()
-                    .load_one(id.clone())
+                    .load_one(id.to_string())
                     .await?
             }
         };
@@ -156,7 +156,7 @@ impl EagerObject for OrderItem {
             "product" => {
                 let products = self.products.as_ref()?.as_ref().ok()?;
                 // A product the catalogue no longer has is null.
-                let product = products.get(&self.item().product_id);
+                let product = products.get(self.item().product_id.as_str());
                 field.nested(&product.map(|product| Product(Arc::clone(product))), out)?;
             }
             "quantity" => out.int(self.item().quantity),

@@ -264,7 +264,10 @@ async fn dashboard_lists_honour_first() {
         .iter()
         .map(|o| o["id"].as_str().unwrap())
         .collect();
-    let expected: Vec<String> = u1_orders_newest_first().into_iter().map(|o| o.id).collect();
+    let expected: Vec<String> = u1_orders_newest_first()
+        .into_iter()
+        .map(|o| o.id.to_string())
+        .collect();
     assert_eq!(all, expected);
     assert_eq!(all.len(), 14);
 }

@@ -173,8 +173,8 @@ fn u1_dashboard_products() -> BTreeSet<String> {
     orders
         .iter()
         .take(10)
-        .flat_map(|o| o.items.iter().map(|i| i.product_id.clone()))
-        .chain(recs.iter().take(10).map(|r| r.product_id.clone()))
+        .flat_map(|o| o.items.iter().map(|i| i.product_id.to_string()))
+        .chain(recs.iter().take(10).map(|r| r.product_id.to_string()))
         .collect()
 }
 

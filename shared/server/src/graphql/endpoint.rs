@@ -353,7 +353,7 @@ const JSON_UTF8: &str = "application/json; charset=utf-8";
 /// request that produced no data (syntax, validation or abuse-limit
 /// errors); any other client gets `application/json` and 200 (the legacy
 /// behaviour existing clients rely on). Bodies are UTF-8 JSON, and say so.
-pub fn respond(headers: &HeaderMap, response: async_graphql::Response) -> Response {
+pub fn respond(headers: &HeaderMap, mut response: async_graphql::Response) -> Response {
     let modern = prefers_graphql_response_json(headers);
     // A request error: nothing ran, so no error has a path (an execution
     // error that nulls all of `data` has one).
@@ -370,8 +370,8 @@ pub fn respond(headers: &HeaderMap, response: async_graphql::Response) -> Respon
     } else {
         JSON_UTF8
     };
-    let extra_headers = response.http_headers.clone();
-    let body = match super::json::response_json(&response) {
+    let extra_headers = std::mem::take(&mut response.http_headers);
+    let body = match super::json::response_body(response) {
         Ok(body) => body,
         Err(error) => return graphql_error_response(BffError::internal(error)),
     };

@@ -84,13 +84,13 @@ impl JsonWriter {
     }
 
     /// A list of strings.
-    pub fn strings(&mut self, items: &[String]) {
+    pub fn strings(&mut self, items: &[impl AsRef<str>]) {
         self.buffer.push(b'[');
         for (index, item) in items.iter().enumerate() {
             if index > 0 {
                 self.buffer.push(b',');
             }
-            write_str(&mut self.buffer, item);
+            write_str(&mut self.buffer, item.as_ref());
         }
         self.buffer.push(b']');
     }
@@ -119,6 +119,29 @@ impl JsonWriter {
     pub fn value(&mut self, value: &Value) {
         write_value(&mut self.buffer, value);
     }
+}
+
+/// [`response_json`] as a body, without copying: when the whole of `data`
+/// was written eagerly and nothing else is in the response, the writer's
+/// buffer becomes the body (its marker makes room for `{"data":`).
+pub fn response_body(mut response: Response) -> Result<Bytes, serde_json::Error> {
+    const PREFIX: &[u8] = b"{\"data\":";
+    let only_data = response.errors.is_empty() && response.extensions.is_empty();
+    if let (true, Value::Binary(raw)) = (only_data, &mut response.data)
+        && raw.starts_with(RAW_JSON_MARK)
+    {
+        match std::mem::take(raw).try_into_mut() {
+            Ok(mut buffer) => {
+                let start = RAW_JSON_MARK.len() - PREFIX.len();
+                buffer[start..RAW_JSON_MARK.len()].copy_from_slice(PREFIX);
+                buffer.extend_from_slice(b"}");
+                let _mark = buffer.split_to(start);
+                return Ok(buffer.freeze());
+            }
+            Err(shared) => *raw = shared,
+        }
+    }
+    response_json(&response).map(Bytes::from)
 }
 
 /// The response body, as serde would write `response`, but faster, and with
@@ -387,6 +410,37 @@ mod tests {
         assert_eq!(
             String::from_utf8(response_json(&response).unwrap()).unwrap(),
             r#"{"data":[{"id":"p1","n":-42,"note":null}]}"#
+        );
+    }
+
+    #[test]
+    fn a_response_of_written_data_only_becomes_the_body_as_it_is() {
+        let written = || {
+            let mut writer = JsonWriter::new();
+            writer.raw(b"{\"name\":");
+            writer.string("Ada \"A\" Lovelace");
+            writer.raw(b",\"tags\":");
+            writer.strings(&["a", "b"]);
+            writer.raw(b"}");
+            writer.into_value()
+        };
+        let expected = r#"{"data":{"name":"Ada \"A\" Lovelace","tags":["a","b"]}}"#;
+        let body = response_body(Response::new(written())).unwrap();
+        assert_eq!(String::from_utf8(body.to_vec()).unwrap(), expected);
+
+        // Shared bytes, or anything beside data: written out as usual.
+        let data = written();
+        let _shared = data.clone();
+        let body = response_body(Response::new(data)).unwrap();
+        assert_eq!(String::from_utf8(body.to_vec()).unwrap(), expected);
+        let mut response = Response::new(written());
+        response
+            .extensions
+            .insert("stale".into(), Value::List(vec![Value::from("product:p1")]));
+        let body = response_body(response).unwrap();
+        assert_eq!(
+            String::from_utf8(body.to_vec()).unwrap(),
+            r#"{"data":{"name":"Ada \"A\" Lovelace","tags":["a","b"]},"extensions":{"stale":["product:p1"]}}"#
         );
     }
 }
