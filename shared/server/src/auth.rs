@@ -547,6 +547,12 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    authenticate_request(&verifier, &mut request).await;
+    next.run(request).await
+}
+
+/// What [`authenticate`] does to a request, for a middleware that does more.
+pub async fn authenticate_request(verifier: &JwtVerifier, request: &mut Request) {
     let authentication = verifier.authenticate_fresh(request.headers()).await;
     match &authentication {
         Authentication::Invalid(reason) => tracing::debug!(%reason, "bearer token refused"),
@@ -561,7 +567,6 @@ pub async fn authenticate(
         Authentication::Anonymous => {}
     }
     request.extensions_mut().insert(authentication);
-    next.run(request).await
 }
 
 /// Claims of a token made by [`issue_dev_token`].

@@ -13,8 +13,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -145,19 +144,17 @@ fn forwarded_ip(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
 }
 
-/// Middleware: refuses a client over its rate. Install it inside the auth
-/// middleware (it reads the [`Authentication`]).
-pub(crate) async fn limit_rate(
-    State(limit): State<ClientRateLimit>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if EXEMPT_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
-    let key = limit.key(&request);
-    match limit.check(&key) {
-        Ok(()) => next.run(request).await,
-        Err(retry_after_secs) => limit.refusal(retry_after_secs),
+impl ClientRateLimit {
+    /// The refusal for a client over its rate; `None` lets the request
+    /// through. Call it after authentication (it reads the
+    /// [`Authentication`]).
+    pub(crate) fn refuse(&self, request: &Request) -> Option<Response> {
+        if EXEMPT_PATHS.contains(&request.uri().path()) {
+            return None;
+        }
+        let key = self.key(request);
+        self.check(&key)
+            .err()
+            .map(|retry_after_secs| self.refusal(retry_after_secs))
     }
 }
