@@ -36,7 +36,7 @@ const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
 
 struct AppState {
     graphql: GraphQlEndpoint<QueryRoot, EmptyMutation, EmptySubscription>,
-    downstream: Downstream,
+    downstream: Arc<Downstream>,
     persisted: PersistedQueries,
 }
 
@@ -65,7 +65,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         graphql: schema::limits(dev)
             .endpoint(schema::builder, dev)?
             .with_limits(config.graphql),
-        downstream: Downstream::new(&config.downstream, http),
+        downstream: Arc::new(Downstream::new(&config.downstream, http)),
         persisted,
     };
     let routes = Router::new()
@@ -128,7 +128,7 @@ async fn execute(
     if get && let Some(answer) = state.graphql.answer_get(&resolved.request, headers) {
         return private(answer);
     }
-    let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
+    let scope = RequestScope::new(Arc::clone(&state.downstream), ctx, viewer);
     let response = state.graphql.execute(resolved.request.data(scope)).await;
     // Stale or partial answers are for this client only, never for a CDN.
     let cacheable = get

@@ -23,7 +23,7 @@ use crate::schema::{self, EagerQuery, MutationRoot, QueryRoot, RequestScope};
 
 struct AppState {
     graphql: GraphQlEndpoint<QueryRoot, MutationRoot, async_graphql::EmptySubscription>,
-    downstream: Downstream,
+    downstream: Arc<Downstream>,
 }
 
 /// The whole web BFF as a router, front door included.
@@ -36,7 +36,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
             .endpoint(schema::builder, dev)?
             .with_limits(config.graphql)
             .with_eager_roots(Arc::new(EagerQuery)),
-        downstream: Downstream::new(&config.downstream, http),
+        downstream: Arc::new(Downstream::new(&config.downstream, http)),
     };
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -87,7 +87,7 @@ async fn execute(
         Ok(viewer) => viewer,
         Err(refusal) => return graphql_error_response(refusal),
     };
-    let scope = RequestScope::new(state.downstream.clone(), ctx, viewer);
+    let scope = RequestScope::new(Arc::clone(&state.downstream), ctx, viewer);
     let response = state.graphql.execute(request.data(scope)).await;
     respond(headers, response)
 }

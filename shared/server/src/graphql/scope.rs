@@ -1,7 +1,7 @@
 //! What the resolvers of a GraphQL BFF share: the per-request scope, the
 //! schema's limits, and look-ahead at what the client selected.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::context::SelectionField;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
@@ -19,7 +19,9 @@ use crate::error::BffError;
 /// What every resolver of one client request shares. The HTTP handler
 /// attaches it to the request (`request.data(scope)`).
 pub struct RequestScope {
-    pub downstream: Downstream,
+    /// Shared by every request: one reference count per request rather than
+    /// one per client and cache.
+    pub downstream: Arc<Downstream>,
     pub ctx: RequestContext,
     pub viewer: Option<Viewer>,
     /// Made on first use: many requests (the dashboard's) batch on their own.
@@ -27,7 +29,7 @@ pub struct RequestScope {
 }
 
 impl RequestScope {
-    pub fn new(downstream: Downstream, ctx: RequestContext, viewer: Option<Viewer>) -> Self {
+    pub fn new(downstream: Arc<Downstream>, ctx: RequestContext, viewer: Option<Viewer>) -> Self {
         Self {
             downstream,
             ctx,

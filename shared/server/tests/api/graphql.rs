@@ -1,5 +1,7 @@
 //! The `ErrorCodes` schema extension: `?` in resolvers yields coded errors.
 
+use std::sync::Arc;
+
 use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
 use bff_server::BffError;
 use bff_server::auth::AuthError;
@@ -146,8 +148,11 @@ async fn unexpected_errors_carry_the_request_id() {
     let ctx = bff_server::context::context_from_headers(&headers);
     let http = downstream::http::build_http_client().unwrap();
     let downstream = downstream::Downstream::new(&downstream::DownstreamConfig::default(), http);
-    let request = async_graphql::Request::new("{ fine leaky missing }")
-        .data(RequestScope::new(downstream, ctx, None));
+    let request = async_graphql::Request::new("{ fine leaky missing }").data(RequestScope::new(
+        Arc::new(downstream),
+        ctx,
+        None,
+    ));
     let response = serde_json::to_value(endpoint.execute(request).await).unwrap();
     let error = error_at(&response, "leaky");
     assert_eq!(error["message"], "internal server error");
@@ -184,23 +189,24 @@ async fn role_guards_answer_forbidden_or_unauthenticated() {
 
     let schema = Schema::build(Admin, EmptyMutation, EmptySubscription).finish();
     let endpoint = GraphQlEndpoint::new(schema, false).unwrap();
-    let run = |roles: Option<Vec<&'static str>>| {
-        let endpoint = endpoint.clone();
-        async move {
-            let ctx = bff_server::context::context_from_headers(&http::HeaderMap::new());
-            let http = downstream::http::build_http_client().unwrap();
-            let downstream =
-                downstream::Downstream::new(&downstream::DownstreamConfig::default(), http);
-            let viewer = roles.map(|roles| Viewer {
-                user_id: "u1".into(),
-                roles: roles.into_iter().map(str::to_owned).collect(),
-                kind: ViewerKind::User,
-            });
-            let request = async_graphql::Request::new("{ open secret }")
-                .data(RequestScope::new(downstream, ctx, viewer));
-            serde_json::to_value(endpoint.execute(request).await).unwrap()
-        }
-    };
+    let run =
+        |roles: Option<Vec<&'static str>>| {
+            let endpoint = endpoint.clone();
+            async move {
+                let ctx = bff_server::context::context_from_headers(&http::HeaderMap::new());
+                let http = downstream::http::build_http_client().unwrap();
+                let downstream =
+                    downstream::Downstream::new(&downstream::DownstreamConfig::default(), http);
+                let viewer = roles.map(|roles| Viewer {
+                    user_id: "u1".into(),
+                    roles: roles.into_iter().map(str::to_owned).collect(),
+                    kind: ViewerKind::User,
+                });
+                let request = async_graphql::Request::new("{ open secret }")
+                    .data(RequestScope::new(Arc::new(downstream), ctx, viewer));
+                serde_json::to_value(endpoint.execute(request).await).unwrap()
+            }
+        };
     let response = run(Some(vec!["support", "admin"])).await;
     assert_eq!(response["data"]["secret"], "only for admins", "{response}");
 
