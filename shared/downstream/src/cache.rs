@@ -12,13 +12,15 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::join_all;
 
+use crate::models::CompactString;
 use crate::{CacheConfig, DownstreamError, RequestContext, Service, telemetry};
 
-/// Entities by id. foldhash rather than std's SipHash: a dashboard hashes
-/// ids dozens of times (cache lookups, the map, reads of it), and SipHash
-/// was ~5% of its instructions. foldhash is seeded per process, so ids a
-/// client chooses cannot be made to collide on purpose.
-pub type IdMap<V> = HashMap<String, V, IdHasher>;
+/// Entities by id (look them up by `&str`). Ids are kept inline, without
+/// an allocation each; foldhash rather than std's SipHash: a dashboard
+/// hashes ids dozens of times (cache lookups, the map, reads of it), and
+/// SipHash was ~5% of its instructions. foldhash is seeded per process, so
+/// ids a client chooses cannot be made to collide on purpose.
+pub type IdMap<V> = HashMap<CompactString, V, IdHasher>;
 
 /// The hasher of [`IdMap`] and of the entity caches.
 pub type IdHasher = foldhash::fast::RandomState;
@@ -127,7 +129,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 fetch_batch(ids.iter().map(|id| id.as_ref().to_owned()).collect()).await?;
             return Ok(fetched
                 .into_iter()
-                .map(|(id, v)| (id, Arc::new(v)))
+                .map(|(id, v)| (id.into(), Arc::new(v)))
                 .collect());
         };
 
@@ -139,7 +141,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             match entries.get(id).await {
                 Some(value) => {
                     hits += 1;
-                    found.insert(id.to_owned(), value);
+                    found.insert(id.into(), value);
                 }
                 None if !missing.iter().any(|missed| missed == id) => missing.push(id.to_owned()),
                 None => {}
@@ -160,7 +162,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                     Arc::new(
                         values
                             .into_iter()
-                            .map(|(id, v)| (id, Arc::new(v)))
+                            .map(|(id, v)| (id.into(), Arc::new(v)))
                             .collect::<IdMap<_>>(),
                     )
                 })
@@ -172,7 +174,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             entries.try_get_with_by_ref(id.as_str(), async move {
                 match batch.await {
                     Ok(values) => {
-                        let value = values.get(id).cloned().ok_or(Miss::Absent)?;
+                        let value = values.get(id.as_str()).cloned().ok_or(Miss::Absent)?;
                         if let Some(stale) = stale {
                             stale.insert(id.clone(), Arc::clone(&value)).await;
                         }
@@ -198,7 +200,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                     self.count(telemetry::CacheEvent::Stale, stale.len());
                     for (id, value) in stale {
                         ctx.stale.record(inner.kind, &id);
-                        found.insert(id, value);
+                        found.insert(id.into(), value);
                     }
                     return Ok(found);
                 }
@@ -209,7 +211,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         for (id, result) in missing.iter().zip(results) {
             match result {
                 Ok(value) => {
-                    found.insert(id.clone(), value);
+                    found.insert(id.as_str().into(), value);
                 }
                 Err(miss) => match &*miss {
                     Miss::Absent => {}
@@ -227,7 +229,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         self.count(telemetry::CacheEvent::Stale, stale.len());
         for (id, value) in stale {
             ctx.stale.record(inner.kind, &id);
-            found.insert(id, value);
+            found.insert(id.into(), value);
         }
         Ok(found)
     }

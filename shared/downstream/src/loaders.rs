@@ -47,7 +47,10 @@ impl Loader<String> for ProductLoader {
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<Product>>, DownstreamError> {
         // The DataLoader wants std's map.
         let found = self.products.lookup(&self.ctx, ids).await?;
-        Ok(found.into_iter().collect())
+        Ok(found
+            .into_iter()
+            .map(|(id, value)| (id.into(), value))
+            .collect())
     }
 }
 
@@ -75,6 +78,9 @@ impl Loader<String> for UserLoader {
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<User>>, DownstreamError> {
         let found = self.users.lookup(&self.ctx, ids).await?;
-        Ok(found.into_iter().collect())
+        Ok(found
+            .into_iter()
+            .map(|(id, value)| (id.into(), value))
+            .collect())
     }
 }

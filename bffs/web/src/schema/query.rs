@@ -28,7 +28,7 @@ impl QueryRoot {
         let ids = [viewer.user_id.as_str()];
         let mut users = Box::pin(scope.downstream.users.lookup(&scope.ctx, &ids)).await?;
         users
-            .remove(&viewer.user_id)
+            .remove(viewer.user_id.as_str())
             .map(UserProfile)
             .ok_or_else(|| BffError::NotFound("user".into()).into())
     }
