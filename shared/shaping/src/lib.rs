@@ -92,7 +92,11 @@ fn push_decimal(out: &mut String, mut value: u32) {
 
 /// Appends digits and separators written above (all ASCII).
 fn push_ascii(out: &mut String, ascii: &[u8]) {
-    out.extend(ascii.iter().map(|&byte| char::from(byte)));
+    // Always ASCII, so never the fallback; one copy rather than a char each.
+    match std::str::from_utf8(ascii) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.extend(ascii.iter().map(|&byte| char::from(byte))),
+    }
 }
 
 const MONTHS: [&str; 12] = [
