@@ -141,6 +141,28 @@ impl<'a> Walk<'a> {
             .ok_or(())
     }
 
+    /// What a fragment spread or inline fragment selects: its type
+    /// condition (none on an inline fragment without one) and its selection
+    /// set; `None` for a field, or a spread of a fragment the document lacks.
+    pub(crate) fn fragment(
+        &self,
+        selection: &'a Selection,
+    ) -> Option<(Option<&'a str>, &'a SelectionSet)> {
+        match selection {
+            Selection::Field(_) => None,
+            Selection::FragmentSpread(spread) => {
+                let fragment = self.fragments.get(&spread.node.fragment_name.node)?;
+                let condition = fragment.node.type_condition.node.on.node.as_str();
+                Some((Some(condition), &fragment.node.selection_set.node))
+            }
+            Selection::InlineFragment(fragment) => {
+                let condition = fragment.node.type_condition.as_ref();
+                let condition = condition.map(|condition| condition.node.on.node.as_str());
+                Some((condition, &fragment.node.selection_set.node))
+            }
+        }
+    }
+
     /// Whether `@skip` / `@include` keep a selection, decided exactly as
     /// async-graphql decides before it executes (the request's variables
     /// only; a missing one counts as false). `None` for any other
@@ -257,17 +279,10 @@ impl<'a> EagerField<'a> {
             if self.walk.keeps(selection.node.directives()) == Some(false) {
                 continue;
             }
-            match &selection.node {
-                Selection::Field(field) => fields.push(Self::new(field, self.walk)),
-                Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) = self.walk.fragments.get(&spread.node.fragment_name.node)
-                    {
-                        self.collect(&fragment.node.selection_set.node, fields, nesting + 1);
-                    }
-                }
-                Selection::InlineFragment(fragment) => {
-                    self.collect(&fragment.node.selection_set.node, fields, nesting + 1);
-                }
+            if let Selection::Field(field) = &selection.node {
+                fields.push(Self::new(field, self.walk));
+            } else if let Some((_, set)) = self.walk.fragment(&selection.node) {
+                self.collect(set, fields, nesting + 1);
             }
         }
     }
@@ -295,7 +310,7 @@ fn write_fields<T: EagerObject>(
         if !walk.keeps(item.node.directives())? {
             continue;
         }
-        let fragment = match &item.node {
+        let (condition, set) = match &item.node {
             Selection::Field(field) => {
                 if *written > 0 {
                     out.byte(b',');
@@ -309,21 +324,9 @@ fn write_fields<T: EagerObject>(
                 }
                 continue;
             }
-            Selection::FragmentSpread(spread) => {
-                let fragment = walk.fragments.get(&spread.node.fragment_name.node)?;
-                let condition = &fragment.node.type_condition.node.on.node;
-                (Some(condition), &fragment.node.selection_set.node)
-            }
-            Selection::InlineFragment(fragment) => {
-                let condition = fragment.node.type_condition.as_ref();
-                (
-                    condition.map(|condition| &condition.node.on.node),
-                    &fragment.node.selection_set.node,
-                )
-            }
+            _ => walk.fragment(&item.node)?,
         };
-        let (condition, set) = fragment;
-        if condition.is_some_and(|condition| condition.as_str() != T::type_name()) {
+        if condition.is_some_and(|condition| condition != T::type_name()) {
             return None;
         }
         write_fields(object, &EagerSelection { set, walk }, out, written)?;

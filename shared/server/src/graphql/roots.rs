@@ -136,16 +136,7 @@ pub(crate) async fn answer(
             None => return RootAnswer::Declined,
         }
     }
-    let mut loaded = if loads.len() == 1 {
-        let mut loads = loads;
-        match loads.pop() {
-            Some(load) => vec![load.await],
-            None => Vec::new(),
-        }
-    } else {
-        join_all(loads).await
-    }
-    .into_iter();
+    let mut loaded = join_all(loads).await.into_iter();
 
     let mut out = JsonWriter::new();
     out.byte(b'{');
@@ -214,18 +205,9 @@ fn root_fields<'a>(
                 fields.push(EagerField::new(field, walk));
                 continue;
             }
-            Selection::FragmentSpread(spread) => {
-                let fragment = walk.fragments.get(&spread.node.fragment_name.node)?;
-                let condition = &fragment.node.type_condition.node.on.node;
-                (Some(condition), &fragment.node.selection_set.node)
-            }
-            Selection::InlineFragment(fragment) => {
-                let condition = fragment.node.type_condition.as_ref();
-                let condition = condition.map(|condition| &condition.node.on.node);
-                (condition, &fragment.node.selection_set.node)
-            }
+            _ => walk.fragment(&selection.node)?,
         };
-        if condition.is_some_and(|condition| condition.as_str() != query_type) {
+        if condition.is_some_and(|condition| condition != query_type) {
             return None;
         }
         root_fields(walk, set, query_type, fields, nesting + 1)?;
