@@ -103,7 +103,8 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         inner.lookups.add(inner.kind, event, lookups);
     }
 
-    /// Values for `ids` (unknown ids are left out). Cached ids are served from
+    /// Values for `ids` (unknown ids are left out, and so are invalid ones,
+    /// see [`crate::is_valid_id`], without a lookup). Cached ids are served from
     /// memory; the rest are fetched by ONE call to `fetch_batch`, unless another
     /// request is already fetching some of them, in which case those are awaited
     /// rather than fetched again.
@@ -123,21 +124,24 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         Fut: Future<Output = Result<Vec<(String, V)>, DownstreamError>>,
     {
         let inner = &*self.inner;
+        let capacity = ids.len();
+        let ids = ids
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|id| crate::is_valid_id(id));
         let Some(entries) = &inner.entries else {
             self.count(telemetry::CacheEvent::Miss, 1);
-            let fetched =
-                fetch_batch(ids.iter().map(|id| id.as_ref().to_owned()).collect()).await?;
+            let fetched = fetch_batch(ids.map(str::to_owned).collect()).await?;
             return Ok(fetched
                 .into_iter()
                 .map(|(id, v)| (id.into(), Arc::new(v)))
                 .collect());
         };
 
-        let mut found = IdMap::with_capacity_and_hasher(ids.len(), IdHasher::default());
+        let mut found = IdMap::with_capacity_and_hasher(capacity, IdHasher::default());
         let mut missing = Vec::new();
         let mut hits = 0;
         for id in ids {
-            let id = id.as_ref();
             match entries.get(id).await {
                 Some(value) => {
                     hits += 1;

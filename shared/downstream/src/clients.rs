@@ -16,6 +16,14 @@ use crate::{DownstreamConfig, DownstreamError, RequestContext, Service};
 
 type Result<T> = std::result::Result<T, DownstreamError>;
 
+/// The `ids` parameter of a batch call: the valid ids, comma-separated;
+/// `None` when there are none (no call is needed).
+fn batch_list(ids: &[String]) -> Option<String> {
+    let mut valid = ids.iter().filter(|id| crate::is_valid_id(id)).peekable();
+    valid.peek()?;
+    Some(valid.map(String::as_str).collect::<Vec<_>>().join(","))
+}
+
 /// Clients for all five services, sharing one connection pool. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Downstream {
@@ -99,14 +107,15 @@ impl UserClient {
             .await
     }
 
-    /// `GET /users?ids=a,b,c`: unknown ids are left out.
+    /// `GET /users?ids=a,b,c`: unknown ids are left out (invalid ones, see
+    /// [`crate::is_valid_id`], without asking).
     pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<User>> {
-        if ids.is_empty() {
+        let Some(ids) = batch_list(ids) else {
             return Ok(Vec::new());
-        }
+        };
         self.endpoint
             .call(Method::GET, "GET /users", &["users"])
-            .query("ids", &ids.join(","))
+            .query("ids", &ids)
             .fetch(ctx)
             .await
     }
@@ -224,14 +233,15 @@ impl ProductClient {
             .await
     }
 
-    /// `GET /products?ids=a,b`: unknown ids are left out.
+    /// `GET /products?ids=a,b`: unknown ids are left out (invalid ones, see
+    /// [`crate::is_valid_id`], without asking).
     pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<Product>> {
-        if ids.is_empty() {
+        let Some(ids) = batch_list(ids) else {
             return Ok(Vec::new());
-        }
+        };
         self.endpoint
             .call(Method::GET, "GET /products", &["products"])
-            .query("ids", &ids.join(","))
+            .query("ids", &ids)
             .fetch(ctx)
             .await
     }
@@ -246,7 +256,7 @@ impl ProductClient {
     ) -> Result<ProductPage> {
         self.endpoint
             .call(Method::GET, "GET /products", &["products"])
-            .query("category_id", category_id)
+            .query_id("category_id", category_id)
             .query("page", &page.to_string())
             .query("limit", &page_size.to_string())
             .fetch(ctx)
@@ -382,7 +392,7 @@ impl RecommendationClient {
             &["products", product_id, "similar"],
         );
         if let Some(user_id) = user_id {
-            call = call.query("user_id", user_id);
+            call = call.query_id("user_id", user_id);
         }
         call.query("limit", &max.to_string()).fetch(ctx).await
     }

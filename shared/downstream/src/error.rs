@@ -28,6 +28,15 @@ pub enum DownstreamError {
     /// The service answered with a body that breaks the contract.
     #[error("{service} service sent a response that breaks the contract")]
     BadResponse { service: Service },
+    /// An id that no entity can have (see [`crate::is_valid_id`]): refused
+    /// without a call, so it never counts against the service.
+    #[error("{service} service: not a valid id")]
+    InvalidId { service: Service },
+    /// The request could not even be built (a value that cannot go in its
+    /// URI or a header): nothing was sent, nothing counts against the
+    /// service.
+    #[error("{service} service: the request cannot be sent")]
+    Unsendable { service: Service },
 }
 
 impl DownstreamError {
@@ -38,7 +47,9 @@ impl DownstreamError {
             | DownstreamError::Unavailable { service, .. }
             | DownstreamError::CircuitOpen { service }
             | DownstreamError::Timeout { service }
-            | DownstreamError::BadResponse { service } => *service,
+            | DownstreamError::BadResponse { service }
+            | DownstreamError::InvalidId { service }
+            | DownstreamError::Unsendable { service } => *service,
         }
     }
 }

@@ -21,6 +21,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::is_valid_id;
 use crate::resilience::{CircuitBreaker, RetryPolicy, is_retryable};
 use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, telemetry};
 
@@ -111,6 +112,9 @@ pub(crate) struct Call<'a> {
     route: &'static str,
     body: Option<Bytes>,
     idempotency_key: Option<&'a str>,
+    /// Set when the call must not be made (an invalid id): sending it
+    /// answers this error without touching the service.
+    refused: Option<DownstreamError>,
 }
 
 impl Endpoint {
@@ -143,8 +147,11 @@ impl Endpoint {
         ctx.deadline.map_or(own, |deadline| deadline.min(own))
     }
 
-    /// Starts a call to `base/segments...`; each segment is percent-encoded, so a
-    /// client-supplied id can never change the path.
+    /// Starts a call to `base/segments...`. Each segment is percent-encoded
+    /// and must be a valid id ([`is_valid_id`]; the fixed ones are): the
+    /// url crate silently drops `.` and `..` segments, so without the check
+    /// a client id could change the path. A call with an invalid segment is
+    /// refused when sent, without reaching the service.
     pub(crate) fn call<'a>(
         &'a self,
         method: Method,
@@ -152,9 +159,17 @@ impl Endpoint {
         segments: &[&str],
     ) -> Call<'a> {
         let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.extend(segments);
-        }
+        let refused = if segments.iter().all(|segment| is_valid_id(segment)) {
+            if let Ok(mut path) = url.path_segments_mut() {
+                path.extend(segments);
+            }
+            None
+        } else {
+            tracing::debug!(service = %self.service, route, "invalid id: call refused");
+            Some(DownstreamError::InvalidId {
+                service: self.service,
+            })
+        };
         Call {
             endpoint: self,
             method,
@@ -162,6 +177,7 @@ impl Endpoint {
             route,
             body: None,
             idempotency_key: None,
+            refused,
         }
     }
 }
@@ -170,6 +186,19 @@ impl<'a> Call<'a> {
     pub(crate) fn query(mut self, key: &str, value: &str) -> Self {
         self.url.query_pairs_mut().append_pair(key, value);
         self
+    }
+
+    /// A query parameter holding an id, checked like a path segment.
+    pub(crate) fn query_id(self, key: &str, id: &str) -> Self {
+        if is_valid_id(id) {
+            self.query(key, id)
+        } else {
+            let service = self.endpoint.service;
+            Self {
+                refused: Some(DownstreamError::InvalidId { service }),
+                ..self
+            }
+        }
     }
 
     pub(crate) fn json<B: Serialize>(mut self, body: &B) -> Self {
@@ -203,6 +232,10 @@ impl<'a> Call<'a> {
                 DownstreamError::BadResponse { service }
             })
         };
+        if let Some(refusal) = self.refused {
+            telemetry::call(service, telemetry::Outcome::Refused, None);
+            return Err(refusal);
+        }
         if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
             decode(&self.send_coalesced(ctx).await?)
         } else {
@@ -270,6 +303,7 @@ impl<'a> Call<'a> {
                 route,
                 body: None,
                 idempotency_key: None,
+                refused: None,
             };
             call.send(&ctx).await
         });
@@ -293,7 +327,10 @@ impl<'a> Call<'a> {
 
     /// Sends the call through the service's circuit breaker, retrying an
     /// idempotent (GET) call after a retryable failure while the budget and
-    /// the deadline allow, and reads the whole body of a 2xx answer.
+    /// the deadline allow, and reads the whole body of a 2xx answer. A call
+    /// that is refused or cannot be built fails at once: it is never
+    /// retried and counts neither against the breaker nor as a call for
+    /// the retry budget.
     async fn send(self, ctx: &RequestContext) -> Result<Bytes, DownstreamError> {
         let deadline = self.endpoint.call_deadline(ctx);
         self.send_by(ctx, deadline).await
@@ -308,11 +345,16 @@ impl<'a> Call<'a> {
         let endpoint = self.endpoint;
         let service = endpoint.service;
         let route = self.route;
+        if let Some(refusal) = &self.refused {
+            telemetry::call(service, telemetry::Outcome::Refused, None);
+            return Err(refusal.clone());
+        }
         let max_retries = if self.method == Method::GET {
             endpoint.retry.max_retries
         } else {
             0
         };
+        let mut request = self.request(ctx)?;
         endpoint.retry.record_call();
         let mut retries = 0;
         loop {
@@ -331,7 +373,7 @@ impl<'a> Call<'a> {
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
-            let (outcome, retry_after) = match self.try_once(ctx, try_timeout).await {
+            let (outcome, retry_after) = match self.try_once(ctx, request, try_timeout).await {
                 Ok(body) => (Ok(body), None),
                 Err(failure) => (Err(failure.error), failure.retry_after),
             };
@@ -367,14 +409,20 @@ impl<'a> Call<'a> {
             telemetry::retry(service, true);
             tracing::debug!(%service, route, retry = retries, ?wait, %error, "retrying");
             tokio::time::sleep(wait).await;
+            request = self.request(ctx)?;
         }
     }
 
     /// One try: the body of a 2xx answer, all of it read within `timeout`.
-    async fn try_once(&self, ctx: &RequestContext, timeout: Duration) -> Result<Bytes, TryFailure> {
+    async fn try_once(
+        &self,
+        ctx: &RequestContext,
+        request: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Bytes, TryFailure> {
         let service = self.endpoint.service;
         let started = Instant::now();
-        let outcome = tokio::time::timeout(timeout, self.exchange(ctx)).await;
+        let outcome = tokio::time::timeout(timeout, self.exchange(ctx, request)).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         match outcome {
             Ok(answer) => answer,
@@ -386,17 +434,13 @@ impl<'a> Call<'a> {
     }
 
     /// Sends the request and reads the answer.
-    async fn exchange(&self, ctx: &RequestContext) -> Result<Bytes, TryFailure> {
+    async fn exchange(
+        &self,
+        ctx: &RequestContext,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<Bytes, TryFailure> {
         let endpoint = self.endpoint;
         let (service, route) = (endpoint.service, self.route);
-        let request = self.request(ctx).map_err(|error| {
-            // E.g. a request id that is no valid header value.
-            tracing::debug!(%service, route, %error, "downstream request not sendable");
-            DownstreamError::Unavailable {
-                service,
-                status: None,
-            }
-        })?;
         let response = endpoint
             .http
             .request(request)
@@ -429,10 +473,24 @@ impl<'a> Call<'a> {
         })
     }
 
+    /// The HTTP request of this call, or [`DownstreamError::Unsendable`]
+    /// when a value does not fit in its URI (over 64 KiB) or a header.
+    fn request(&self, ctx: &RequestContext) -> Result<http::Request<Full<Bytes>>, DownstreamError> {
+        self.build_request(ctx).map_err(|error| {
+            let (service, route) = (self.endpoint.service, self.route);
+            tracing::debug!(%service, route, %error, "downstream request cannot be sent");
+            telemetry::call(service, telemetry::Outcome::Refused, None);
+            DownstreamError::Unsendable { service }
+        })
+    }
+
     /// The HTTP request of this call, with the propagated headers.
     /// Built in place rather than with `http::request::Builder`, whose
     /// every step moves the whole request (~1% of a dashboard request).
-    fn request(&self, ctx: &RequestContext) -> Result<http::Request<Full<Bytes>>, http::Error> {
+    fn build_request(
+        &self,
+        ctx: &RequestContext,
+    ) -> Result<http::Request<Full<Bytes>>, http::Error> {
         let body = match &self.body {
             Some(body) => Full::new(body.clone()),
             None => Full::default(),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod http;
+mod ids;
 pub mod loaders;
 pub mod models;
 pub mod resilience;
@@ -24,5 +25,6 @@ pub use config::{
 };
 pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;
+pub use ids::{MAX_ID_LEN, is_valid_id};
 pub use service::Service;
 pub use telemetry::describe_metrics;

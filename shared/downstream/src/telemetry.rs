@@ -68,10 +68,12 @@ pub(crate) enum Outcome {
     Timeout,
     BadResponse,
     CircuitOpen,
+    /// Never sent: an invalid id or a request that cannot be built.
+    Refused,
 }
 
 impl Outcome {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     pub(crate) fn of<T>(result: &Result<T, DownstreamError>) -> Self {
         match result {
@@ -82,6 +84,9 @@ impl Outcome {
             Err(DownstreamError::Timeout { .. }) => Outcome::Timeout,
             Err(DownstreamError::BadResponse { .. }) => Outcome::BadResponse,
             Err(DownstreamError::CircuitOpen { .. }) => Outcome::CircuitOpen,
+            Err(DownstreamError::InvalidId { .. } | DownstreamError::Unsendable { .. }) => {
+                Outcome::Refused
+            }
         }
     }
 
@@ -94,6 +99,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::BadResponse => "bad_response",
             Outcome::CircuitOpen => "circuit_open",
+            Outcome::Refused => "refused",
         }
     }
 }

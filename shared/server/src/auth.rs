@@ -106,6 +106,8 @@ pub enum AuthError {
     MissingClaim(String),
     #[error("the token's claims are malformed (sub, roles or kind)")]
     BadClaims,
+    #[error("the token is longer than the accepted maximum")]
+    TooLong,
 }
 
 impl AuthError {
@@ -189,7 +191,14 @@ pub struct JwtVerifier {
 /// request of a session. Like Envoy's `jwt_authn` cache, a key removed from
 /// the JWKS stops being honoured for cached tokens only after this long.
 const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(60);
-const VERIFIED_TOKENS: u64 = 10_000;
+/// The verified-token cache is bounded by the bytes of token text it
+/// holds, not by count, so large tokens cannot make it large.
+const VERIFIED_TOKENS_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The longest bearer token accepted, in bytes. Real access tokens are well
+/// under 2 KiB; a longer one is refused before any decoding, so a signed
+/// 100 KB token costs neither a signature check nor cache space.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 #[derive(Clone)]
 struct Verified {
@@ -269,7 +278,8 @@ impl JwtVerifier {
             })
             .collect();
         let verified = moka::sync::Cache::builder()
-            .max_capacity(VERIFIED_TOKENS)
+            .max_capacity(VERIFIED_TOKENS_BYTES)
+            .weigher(|token: &String, _: &Verified| u32::try_from(token.len()).unwrap_or(u32::MAX))
             .time_to_live(VERIFIED_TOKEN_TTL)
             .build_with_hasher(downstream::IdHasher::default());
         Ok(Self {
@@ -283,6 +293,9 @@ impl JwtVerifier {
     /// The viewer a token stands for, or why it is refused, with the keys
     /// at hand (a JWKS is not refetched; see [`JwtVerifier::verify_fresh`]).
     pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::TooLong);
+        }
         if let Some(verified) = self.verified.get(token)
             && verified.expires > jsonwebtoken::get_current_timestamp()
         {
@@ -329,7 +342,9 @@ impl JwtVerifier {
             Some(DEVICE_KIND) => ViewerKind::Device,
             Some(_) => return Err(AuthError::BadClaims),
         };
-        if claims.sub.is_empty() {
+        // `sub` goes downstream as an id (paths, `x-user-id`): one that
+        // could not be sent there names no viewer.
+        if !downstream::is_valid_id(&claims.sub) {
             return Err(AuthError::BadClaims);
         }
         let viewer = Viewer {

@@ -138,7 +138,14 @@ pub enum BffError {
 fn downstream_message(error: &DownstreamError) -> String {
     let service = error.service();
     match error {
-        DownstreamError::NotFound { .. } => format!("{service} not found"),
+        // An id no entity can have: as good as unknown.
+        DownstreamError::NotFound { .. } | DownstreamError::InvalidId { .. } => {
+            format!("{service} not found")
+        }
+        DownstreamError::Unsendable { .. } => format!(
+            "the request cannot be sent to the {service} service: an argument is too long \
+             or holds characters it cannot take"
+        ),
         DownstreamError::Rejected { status: 403, .. } => {
             format!("forbidden: the {service} service refused this for the viewer")
         }
@@ -168,7 +175,10 @@ impl BffError {
             BffError::BadUserInput(_) => ErrorCode::BadUserInput,
             BffError::NotFound(_) => ErrorCode::NotFound,
             BffError::Downstream(error) => match error {
-                DownstreamError::NotFound { .. } => ErrorCode::NotFound,
+                DownstreamError::NotFound { .. } | DownstreamError::InvalidId { .. } => {
+                    ErrorCode::NotFound
+                }
+                DownstreamError::Unsendable { .. } => ErrorCode::BadUserInput,
                 // The service refused this viewer (e.g. an account that may
                 // not check out): the client's own standing, not bad input.
                 DownstreamError::Rejected { status: 403, .. } => ErrorCode::Forbidden,

@@ -53,12 +53,12 @@ impl Selection {
                 "analytics" => selection.analytics = true,
                 "orders" => {
                     let first = first_argument(&part, DEFAULT_ORDERS);
-                    selection.orders = selection.orders.max(Some(first));
+                    selection.orders = selection.orders.max(first);
                     selection.order_products |= has_path(&part, &["items", "product"]);
                 }
                 "recommendations" => {
                     let first = first_argument(&part, DEFAULT_RECOMMENDATIONS);
-                    selection.recommendations = selection.recommendations.max(Some(first));
+                    selection.recommendations = selection.recommendations.max(first);
                     selection.recommendation_products |= has_path(&part, &["product"]);
                 }
                 _ => {}
@@ -68,11 +68,12 @@ impl Selection {
     }
 }
 
-/// The field's `first` argument clamped to the list cap; the field's own
-/// resolver reports an out-of-range value as BAD_USER_INPUT.
-fn first_argument(field: &EagerField<'_>, default: i32) -> u32 {
+/// The field's `first` argument; `None` when it is out of range: the
+/// field's own resolver reports that as BAD_USER_INPUT, and refused input
+/// must cost no downstream call.
+fn first_argument(field: &EagerField<'_>, default: i32) -> Option<u32> {
     let first = field.argument("first", || default).unwrap_or(default);
-    first.clamp(0, MAX_LIST) as u32
+    list_size(first, MAX_LIST).ok()
 }
 
 fn has_path(field: &EagerField<'_>, path: &[&str]) -> bool {

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::eager::{EagerAllowed, allows_eager};
-use super::limits::{LimitError, OperationLimits};
+use super::limits::OperationLimits;
 use super::roots::{self, EagerRoots, RootAnswer};
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
@@ -170,7 +170,7 @@ where
     /// The limits run on every request but one that passed them (and
     /// validation) before. Unparsable queries are left to the schema, which
     /// reports the syntax error.
-    async fn admit(&self, request: &mut async_graphql::Request) -> Result<Admitted, LimitError> {
+    async fn admit(&self, request: &mut async_graphql::Request) -> Result<Admitted, BffError> {
         let cacheable = request.query.len() <= MAX_CACHED_QUERY_BYTES;
         let cached = if cacheable {
             self.documents.get(&request.query).await
@@ -184,6 +184,7 @@ where
             return Ok(Admitted::Validated(Arc::clone(cached)));
         }
         self.limits.check_text(&request.query)?;
+        self.limits.check_variables(&request.variables)?;
         let cached = match cached {
             Some(cached) => cached,
             None => {
@@ -205,6 +206,7 @@ where
         };
         self.limits
             .check_document(&cached.document, &request.variables)?;
+        check_required_variables(&cached.document, request)?;
         admit_document(request, &cached);
         Ok(Admitted::Checked(variant.map(|variant| (cached, variant))))
     }
@@ -216,7 +218,7 @@ where
         let admitted = match self.admit(&mut request).await {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                let error = async_graphql::ErrorExtensions::extend(&BffError::from(refusal));
+                let error = async_graphql::ErrorExtensions::extend(&refusal);
                 // The whole operation is refused: no location to point at.
                 let mut refusal = async_graphql::ServerError::new(error.message, None);
                 refusal.extensions = error.extensions;
@@ -321,6 +323,33 @@ where
                 .into_response()
         })
     }
+}
+
+/// Refuses a request that leaves out a variable its operation requires
+/// (non-null, without a default): the spec makes that a request error, so
+/// nothing runs, rather than a null field with an error.
+fn check_required_variables(
+    document: &ExecutableDocument,
+    request: &async_graphql::Request,
+) -> Result<(), BffError> {
+    let Some(operation) = super::operation_to_run(document, request.operation_name.as_deref())
+    else {
+        return Ok(()); // the executor reports the missing operation
+    };
+    for definition in &operation.node.variable_definitions {
+        let definition = &definition.node;
+        let provided = request
+            .variables
+            .get(&definition.name.node)
+            .is_some_and(|value| *value != async_graphql::Value::Null);
+        if !definition.var_type.node.nullable && definition.default_value.is_none() && !provided {
+            return Err(BffError::BadUserInput(format!(
+                "variable \"${}\" of required type \"{}\" was not provided",
+                definition.name.node, definition.var_type.node
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Hands `request` its parsed document, and the eager path when the

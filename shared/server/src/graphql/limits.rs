@@ -37,6 +37,8 @@ pub enum LimitError {
     TooManyRootFields { max: usize },
     #[error("the operation is nested deeper than {max} levels")]
     TooDeep { max: usize },
+    #[error("argument values and variables may nest at most {max} levels (lists, input objects)")]
+    NestedTooDeep { max: usize },
     #[error("the operation is too expensive (estimated cost over {max})")]
     TooExpensive { max: usize },
 }
@@ -137,12 +139,29 @@ impl OperationLimits {
                 max: self.config.max_query_bytes,
             });
         }
-        if count_tokens(query, self.config.max_tokens) > self.config.max_tokens {
-            return Err(LimitError::TooManyTokens {
+        match scan(query, self.config.max_tokens) {
+            Ok(_) => Ok(()),
+            Err(ScanError::TooManyTokens) => Err(LimitError::TooManyTokens {
                 max: self.config.max_tokens,
-            });
+            }),
+            Err(ScanError::ValuesTooDeep) => Err(LimitError::NestedTooDeep {
+                max: MAX_VALUE_NESTING,
+            }),
+            Err(ScanError::SelectionsTooDeep) => Err(LimitError::TooDeep {
+                max: self.config.max_depth,
+            }),
         }
-        Ok(())
+    }
+
+    /// The check on the request's variables, before any is read.
+    pub fn check_variables(&self, variables: &Variables) -> Result<(), LimitError> {
+        if variables_nest_within_limit(variables) {
+            Ok(())
+        } else {
+            Err(LimitError::NestedTooDeep {
+                max: MAX_VALUE_NESTING,
+            })
+        }
     }
 
     /// The checks on the parsed document: every operation in it must pass
@@ -345,23 +364,58 @@ fn named_type(ty: &Type) -> &str {
     }
 }
 
-/// GraphQL lexical tokens in `query`, counted up to just past `max`.
-/// Punctuators, names, numbers and strings count one each; white space,
-/// commas and comments none.
-pub fn count_tokens(query: &str, max: usize) -> usize {
+/// How deep argument values (lists, input objects), variable types and
+/// variables may nest. Deeper input is refused before anything recursive
+/// reads it: async-graphql's parser, validator and value conversions
+/// recurse once per level, and a few hundred levels overflowed a worker
+/// thread's stack and aborted the process.
+pub const MAX_VALUE_NESTING: usize = 32;
+
+/// Selection sets nested deeper than this never parse (async-graphql's
+/// parser stops at 64); refused before the parser, so its grammar never
+/// recurses deeper either.
+const MAX_SELECTION_NESTING: usize = 64;
+
+/// What [`scan`] found wrong with a query text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanError {
+    TooManyTokens,
+    ValuesTooDeep,
+    SelectionsTooDeep,
+}
+
+/// One linear pass over `query` as GraphQL's lexer sees it: the tokens,
+/// counted up to just past `max_tokens` (punctuators, names, numbers and
+/// strings count one each; white space, commas and comments none), and the
+/// nesting of brackets. Brackets inside parentheses (arguments, variable
+/// definitions) are values or types and may nest [`MAX_VALUE_NESTING`]
+/// deep; the braces of selection sets [`MAX_SELECTION_NESTING`]. Iterative:
+/// nothing here recurses, whatever the input.
+fn scan(query: &str, max_tokens: usize) -> Result<usize, ScanError> {
     let bytes = query.as_bytes();
     let mut tokens = 0;
+    // Open brackets, innermost last; its length is bounded by the limits.
+    let mut open: Vec<u8> = Vec::new();
+    let mut parens = 0;
+    let mut values = 0; // open `[` / `{` inside parentheses
+    let mut selections = 0; // open `{` outside them
     let mut i = 0;
-    while i < bytes.len() && tokens <= max {
+    while i < bytes.len() {
+        if tokens > max_tokens {
+            return Err(ScanError::TooManyTokens);
+        }
         match bytes[i] {
-            b' ' | b'\t' | b'\n' | b'\r' | b',' => i += 1,
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
             b'#' => {
                 while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     i += 1;
                 }
+                continue;
             }
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                tokens += 1;
                 i += 3;
                 while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
                     i += if bytes[i..].starts_with(b"\\\"\"\"") {
@@ -373,19 +427,14 @@ pub fn count_tokens(query: &str, max: usize) -> usize {
                 i += 3;
             }
             b'"' => {
-                tokens += 1;
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 i += 1;
             }
-            b'.' if bytes[i..].starts_with(b"...") => {
-                tokens += 1;
-                i += 3;
-            }
+            b'.' if bytes[i..].starts_with(b"...") => i += 3,
             b if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' => {
-                tokens += 1;
                 while i < bytes.len()
                     && (bytes[i].is_ascii_alphanumeric()
                         || matches!(bytes[i], b'_' | b'-' | b'+' | b'.'))
@@ -393,13 +442,79 @@ pub fn count_tokens(query: &str, max: usize) -> usize {
                     i += 1;
                 }
             }
-            _ => {
-                tokens += 1;
+            bracket @ (b'(' | b'[' | b'{') => {
+                match bracket {
+                    b'(' => parens += 1,
+                    b'{' if parens == 0 => selections += 1,
+                    _ => values += 1,
+                }
+                if values > MAX_VALUE_NESTING {
+                    return Err(ScanError::ValuesTooDeep);
+                }
+                if selections > MAX_SELECTION_NESTING {
+                    return Err(ScanError::SelectionsTooDeep);
+                }
+                open.push(bracket);
                 i += 1;
             }
+            b')' | b']' | b'}' => {
+                // Unbalanced brackets are the parser's to report; the
+                // counts only ever need to bound how deep it can go.
+                if let Some(bracket) = open.pop() {
+                    match bracket {
+                        b'(' => parens -= 1,
+                        b'{' if parens == 0 => selections -= 1,
+                        _ => values -= 1,
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
         }
+        tokens += 1;
     }
-    tokens
+    if tokens > max_tokens {
+        return Err(ScanError::TooManyTokens);
+    }
+    Ok(tokens)
+}
+
+/// GraphQL lexical tokens in `query`, counted up to just past `max` (see
+/// [`scan`]); a text nested too deep to parse counts as over any `max`.
+pub fn count_tokens(query: &str, max: usize) -> usize {
+    match scan(query, max) {
+        Ok(tokens) => tokens,
+        Err(_) => max.saturating_add(1),
+    }
+}
+
+/// Parses `query` once its brackets are known to nest no deeper than the
+/// parser can safely go; every parse of client text goes through here (or
+/// [`OperationLimits::check_text`] first). `None` for a text that does not
+/// parse or nests too deep.
+pub fn parse_query(query: &str) -> Option<ExecutableDocument> {
+    if let Err(ScanError::ValuesTooDeep | ScanError::SelectionsTooDeep) = scan(query, usize::MAX) {
+        return None;
+    }
+    async_graphql::parser::parse_query(query).ok()
+}
+
+/// Whether every value in `variables` nests at most [`MAX_VALUE_NESTING`]
+/// deep (a variable itself is level 1, like an argument's value).
+fn variables_nest_within_limit(variables: &Variables) -> bool {
+    let mut pending: Vec<(&Value, usize)> = variables.values().map(|value| (value, 1)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::List(items) => Box::new(items.iter()),
+            Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        if depth >= MAX_VALUE_NESTING {
+            return false;
+        }
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    true
 }
 
 /// Unit tests of the token counter; the limits are tested over HTTP.

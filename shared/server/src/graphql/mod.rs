@@ -33,7 +33,7 @@ pub use eager::{Eager, EagerField, EagerObject, EagerSelection, EagerValue, Json
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
-pub use limits::{LimitError, OperationLimits, count_tokens};
+pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, count_tokens, parse_query};
 pub use nulls::{NullPropagation, SdlError};
 pub use roots::{EagerLoaded, EagerRoots, RequestData, preloaded};
 pub use scope::{RequestScope, RoleGuard, SchemaLimits, is_included, selected_fields};
@@ -46,7 +46,8 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
 };
 use async_graphql::futures_util::stream::{BoxStream, StreamExt};
-use async_graphql::{Response, ServerError};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::{Positioned, Response, ServerError};
 use downstream::DownstreamError;
 
 use crate::auth::AuthError;
@@ -168,9 +169,9 @@ pub(crate) fn tag_internal_errors(response: &mut Response, request_id: &str) {
 /// prefetch could trigger them. A query that does not parse is not one; it
 /// fails later with the parser's error.
 pub fn is_mutation(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    use async_graphql::parser::types::OperationType;
 
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+    let Some(document) = parse_query(&request.query) else {
         return false;
     };
     let is_write = |ty: OperationType| ty != OperationType::Query;
@@ -183,6 +184,25 @@ pub fn is_mutation(request: &async_graphql::Request) -> bool {
         (DocumentOperations::Multiple(operations), None) => operations
             .values()
             .any(|operation| is_write(operation.node.ty)),
+    }
+}
+
+/// The operation a request runs, picked as async-graphql's executor picks
+/// it: by name when one is given, else the document's only operation.
+pub(crate) fn operation_to_run<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), None) => Some(operation),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        // One named operation (`query Dashboard { ... }`) parses as
+        // `Multiple`; without an operation name it is the one that runs.
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 

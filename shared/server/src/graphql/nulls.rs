@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet, Type,
-    TypeKind, TypeSystemDefinition,
+    BaseType, ExecutableDocument, OperationType, Selection, SelectionSet, Type, TypeKind,
+    TypeSystemDefinition,
 };
 use async_graphql::{Name, PathSegment, Response, Value};
 
@@ -75,7 +75,7 @@ impl NullPropagation {
         if response.errors.is_empty() {
             return;
         }
-        let Ok(document) = async_graphql::parser::parse_query(query) else {
+        let Some(document) = super::parse_query(query) else {
             return;
         };
         let Some((root, selection_set)) = self.operation(&document, operation_name) else {
@@ -105,16 +105,7 @@ impl NullPropagation {
         document: &'d ExecutableDocument,
         operation_name: Option<&str>,
     ) -> Option<(&str, &'d SelectionSet)> {
-        let operation = match (&document.operations, operation_name) {
-            (DocumentOperations::Single(operation), _) => operation,
-            (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-            // One named operation (`query Dashboard { ... }`) parses as
-            // `Multiple`; without an operation name it is the one that runs.
-            (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-                operations.values().next()?
-            }
-            (DocumentOperations::Multiple(_), None) => return None,
-        };
+        let operation = super::operation_to_run(document, operation_name)?;
         let root = match operation.node.ty {
             OperationType::Query => &self.query_root,
             OperationType::Mutation => &self.mutation_root,

@@ -20,11 +20,8 @@
 use std::any::{Any, TypeId};
 use std::sync::Mutex;
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-    SelectionSet,
-};
-use async_graphql::{Context, Data, Positioned, Request, Value};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Context, Data, Request, Value};
 use futures::future::{BoxFuture, join_all};
 
 use super::eager::{EagerField, EagerValue, JsonWriter, Walk};
@@ -110,7 +107,8 @@ pub(crate) async fn answer(
     document: &ExecutableDocument,
     request: &Request,
 ) -> RootAnswer {
-    let Some(operation) = operation(document, request.operation_name.as_deref()) else {
+    let Some(operation) = super::operation_to_run(document, request.operation_name.as_deref())
+    else {
         return RootAnswer::Declined;
     };
     if operation.node.ty != OperationType::Query {
@@ -162,22 +160,6 @@ pub(crate) async fn answer(
     }
     out.byte(b'}');
     RootAnswer::Written(out.into_value())
-}
-
-/// The operation a request runs, as async-graphql picks it.
-fn operation<'a>(
-    document: &'a ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'a Positioned<OperationDefinition>> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(operation), None) => Some(operation),
-        (DocumentOperations::Single(_), Some(_)) => None,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    }
 }
 
 /// Nesting of fragments at the root deeper than any real operation.
