@@ -8,6 +8,7 @@ mod clients;
 mod coalescing;
 mod deadlines;
 mod errors;
+mod hostile_ids;
 mod loaders;
 mod retries;
 mod stale;
