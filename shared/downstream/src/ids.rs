@@ -8,6 +8,10 @@
 /// a call, so a hostile id cannot make a request the BFF cannot even send.
 pub const MAX_ID_LEN: usize = 128;
 
+/// [`is_valid_id`]'s rule, for messages to clients.
+pub const ID_RULE: &str =
+    "ids are 1 to 128 bytes, not \".\" or \"..\", without commas or control characters";
+
 /// Whether `id` may be sent to a service: 1..=[`MAX_ID_LEN`] bytes, not `.`
 /// or `..` (URL path normalisation would turn `/wishlist/..` into another
 /// path), no control characters (they cannot go in a header or a log line),
@@ -23,6 +27,11 @@ pub fn is_valid_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rule_names_the_limit() {
+        assert!(ID_RULE.contains(&MAX_ID_LEN.to_string()));
+    }
 
     #[test]
     fn ids_of_the_contract_pass() {

@@ -25,6 +25,6 @@ pub use config::{
 };
 pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;
-pub use ids::{MAX_ID_LEN, is_valid_id};
+pub use ids::{ID_RULE, MAX_ID_LEN, is_valid_id};
 pub use service::Service;
 pub use telemetry::describe_metrics;

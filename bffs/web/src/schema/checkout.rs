@@ -32,8 +32,11 @@ pub(crate) fn validate_cart(items: &[CartItemInput]) -> Result<Vec<CartItem>, Bf
     let mut cart: Vec<CartItem> = Vec::with_capacity(items.len());
     for item in items {
         let product_id = item.product_id.as_str().trim();
-        if product_id.is_empty() || product_id.len() > 64 {
-            return Err(BffError::BadUserInput("a product id is invalid".into()));
+        if !downstream::is_valid_id(product_id) {
+            return Err(BffError::BadUserInput(format!(
+                "a product id is invalid: {}",
+                downstream::ID_RULE
+            )));
         }
         if !(1..=MAX_QUANTITY).contains(&item.quantity) {
             return Err(BffError::BadUserInput(format!(

@@ -70,8 +70,12 @@ async fn change_wishlist(ctx: &Context<'_>, product_id: ID, add: bool) -> Result
     let scope = RequestScope::of(ctx);
     let viewer = scope.viewer()?;
     let product_id = product_id.to_string();
-    if product_id.is_empty() || product_id.len() > 64 {
-        return Err(BffError::BadUserInput("productId is invalid".into()).into());
+    if !downstream::is_valid_id(&product_id) {
+        return Err(BffError::BadUserInput(format!(
+            "productId is invalid: {}",
+            downstream::ID_RULE
+        ))
+        .into());
     }
     let users = &scope.downstream.users;
     if add {

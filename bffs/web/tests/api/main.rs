@@ -9,6 +9,7 @@ mod checkout;
 mod failures;
 mod fields;
 mod helpers;
+mod hostile;
 mod http;
 mod limits;
 mod metrics;

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::eager::{EagerAllowed, allows_eager};
-use super::limits::OperationLimits;
+use super::limits::{MAX_VALUE_NESTING, OperationLimits};
 use super::roots::{self, EagerRoots, RootAnswer};
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
@@ -445,9 +445,26 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 /// error shape, without the parser's internals.
 pub fn unreadable_request(rejection: GraphQLRejection) -> Response {
     tracing::debug!(error = %rejection.0, "unreadable GraphQL request");
-    graphql_error_response(BffError::BadUserInput(
-        "the request is not a GraphQL request (expected JSON with a \"query\")".into(),
-    ))
+    let message = if nests_too_deep(&rejection.0) {
+        format!(
+            "the request nests JSON too deep (argument values and variables may nest at most \
+             {MAX_VALUE_NESTING} levels)"
+        )
+    } else {
+        "the request is not a GraphQL request (expected JSON with a \"query\")".into()
+    };
+    graphql_error_response(BffError::BadUserInput(message))
+}
+
+/// Whether JSON decoding stopped at serde_json's recursion limit (128
+/// levels; [`MAX_VALUE_NESTING`] applies to what decodes).
+fn nests_too_deep(error: &async_graphql::ParseRequestError) -> bool {
+    match error {
+        async_graphql::ParseRequestError::InvalidRequest(error) => error
+            .downcast_ref::<serde_json::Error>()
+            .is_some_and(|error| error.to_string().starts_with("recursion limit exceeded")),
+        _ => false,
+    }
 }
 
 /// The viewer of an API for people: anonymous is fine (resolvers decide), a
