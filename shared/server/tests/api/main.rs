@@ -15,4 +15,5 @@ mod jwks;
 mod limits;
 mod rate_limit;
 mod serve;
+mod token_bounds;
 mod validation;
