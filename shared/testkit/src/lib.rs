@@ -3,6 +3,7 @@
 //! these panic with the whole response when a check fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod fuzz;
 pub mod openapi;
 
 use serde_json::Value;

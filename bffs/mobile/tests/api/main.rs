@@ -5,6 +5,7 @@
 mod bytes;
 mod compression;
 mod dashboard;
+mod fuzz;
 mod helpers;
 mod http;
 mod persisted;

@@ -8,6 +8,7 @@ mod chaos;
 mod checkout;
 mod failures;
 mod fields;
+mod fuzz;
 mod helpers;
 mod hostile;
 mod http;
