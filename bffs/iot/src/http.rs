@@ -172,9 +172,23 @@ async fn accessible_device(
     }
 }
 
-/// The `{id}` of the path; one that does not even decode is no device.
+/// Longest device id accepted, in bytes (the shared downstream rule's bound).
+pub const MAX_DEVICE_ID_BYTES: usize = 128;
+
+/// The `{id}` of the path, if it can name a device: 1 to
+/// [`MAX_DEVICE_ID_BYTES`] bytes, not `.` or `..` (which would change the
+/// downstream path once percent-decoded), no control characters and no
+/// commas (the shared id rule's list separator). Anything else, or a path
+/// that does not even decode, is no device: 404 before any call.
 fn device_id(id: Result<Path<String>, PathRejection>) -> Result<String, BffError> {
-    id.map(|Path(id)| id).map_err(|_| not_found())
+    let Ok(Path(id)) = id else {
+        return Err(not_found());
+    };
+    let plausible = (1..=MAX_DEVICE_ID_BYTES).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && !id.chars().any(|c| c.is_control() || c == ',');
+    if plausible { Ok(id) } else { Err(not_found()) }
 }
 
 fn not_found() -> BffError {

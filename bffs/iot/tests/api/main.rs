@@ -7,6 +7,7 @@ mod bad_input;
 mod cbor;
 mod failures;
 mod helpers;
+mod ids;
 mod polling;
 mod rate_limit;
 mod schema;
