@@ -6,6 +6,7 @@ mod access;
 mod bad_input;
 mod cbor;
 mod failures;
+mod fuzz;
 mod helpers;
 mod ids;
 mod polling;
