@@ -1543,6 +1543,38 @@ fn regressions() {
             })
             .unwrap();
     }
+    // Found by `paths`: axum's own 405 had no body.
+    for case in [
+        path("PATCH", Target::Status("d1".into()), Who::U1),
+        path("GET", Target::Settings("d1".into()), Who::Nobody),
+        path("DELETE", Target::Settings("%2e%2e".into()), Who::D1),
+    ] {
+        harness.case(check_path(&harness.app, &case)).unwrap();
+    }
+    // Found by `authorization`: a signed user token whose subject could not
+    // be an id (129 bytes; a line break cannot even go out as `x-user-id`)
+    // still had d1 looked up. Now 404 with no call.
+    for sub in [
+        "u".repeat(129),
+        "u1\n".into(),
+        "u1\r\nx-user-id: u2".into(),
+        "u1,u2".into(),
+        ".".into(),
+    ] {
+        for patch in [false, true] {
+            let case = AuthCase {
+                scheme: "Bearer",
+                separator: " ",
+                token: Token::Signed {
+                    sub: sub.clone(),
+                    device: false,
+                },
+                twice: false,
+                patch,
+            };
+            harness.case(check_auth(&harness.app, &case)).unwrap();
+        }
+    }
     // `{"s": undefined}` cleared the schedule like null.
     let undefined = CborBody::Item(
         Node::Map(vec![(Node::Value(Cbor::Text("s".into())), Node::Undefined)]),
