@@ -58,8 +58,14 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     config.body_limit_bytes = config.body_limit_bytes.min(IOT_BODY_LIMIT_BYTES);
 
     let routes = Router::new()
-        .route(STATUS_PATH, get(get_status))
-        .route(SETTINGS_PATH, patch(patch_settings))
+        .route(
+            STATUS_PATH,
+            get(get_status).fallback(|| method_not_allowed("GET, HEAD")),
+        )
+        .route(
+            SETTINGS_PATH,
+            patch(patch_settings).fallback(|| method_not_allowed("PATCH")),
+        )
         .fallback(unknown_route)
         .with_state(state);
     Ok(FrontDoor::new(&config, verifier)
@@ -148,6 +154,17 @@ async fn unknown_route() -> Response {
     error_response(not_found())
 }
 
+/// 405 with `Allow` and the compact body: axum's own 405 has no body, and a
+/// device must be able to read every error the same way.
+async fn method_not_allowed(allow: &'static str) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, HeaderValue::from_static(allow))],
+        axum::Json(serde_json::json!({ "e": "method not allowed" })),
+    )
+        .into_response()
+}
+
 /// The device `viewer` may see, or not found: a user sees the devices they
 /// own, a device sees itself, and neither learns whether other devices exist.
 async fn accessible_device(
@@ -157,6 +174,12 @@ async fn accessible_device(
     id: &str,
 ) -> Result<Device, BffError> {
     if viewer.as_device().is_some_and(|own| own != id) {
+        return Err(not_found());
+    }
+    // A signed token's subject that could never be an id (say 200 bytes, or
+    // a line break, which cannot even go out as `x-user-id`) owns nothing:
+    // refused here rather than failing, or counting, as a service error.
+    if viewer.as_user().is_some_and(|user| !plausible_id(user)) {
         return Err(not_found());
     }
     let device = state.downstream.devices.get(ctx, id).await?;
@@ -172,9 +195,27 @@ async fn accessible_device(
     }
 }
 
-/// The `{id}` of the path; one that does not even decode is no device.
+/// Longest device id accepted, in bytes (the shared downstream rule's bound).
+pub const MAX_DEVICE_ID_BYTES: usize = 128;
+
+/// The `{id}` of the path, if it can name a device: 1 to
+/// [`MAX_DEVICE_ID_BYTES`] bytes, not `.` or `..` (which would change the
+/// downstream path once percent-decoded), no control characters and no
+/// commas (the shared id rule's list separator). Anything else, or a path
+/// that does not even decode, is no device: 404 before any call.
 fn device_id(id: Result<Path<String>, PathRejection>) -> Result<String, BffError> {
-    id.map(|Path(id)| id).map_err(|_| not_found())
+    match id {
+        Ok(Path(id)) if plausible_id(&id) => Ok(id),
+        _ => Err(not_found()),
+    }
+}
+
+/// Whether `id` could name something downstream (see [`device_id`]).
+fn plausible_id(id: &str) -> bool {
+    (1..=MAX_DEVICE_ID_BYTES).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && !id.chars().any(|c| c.is_control() || c == ',')
 }
 
 fn not_found() -> BffError {

@@ -66,7 +66,7 @@ pub fn parse(body: &[u8], encoding: Encoding) -> Result<DeviceSettingsPatch, Pat
             if !rest.is_empty() {
                 return Err(PatchError::Unreadable("CBOR"));
             }
-            top
+            mark_undefined(top, body)?
         }
     };
     let Top::Object(fields) = top else {
@@ -150,11 +150,17 @@ fn apply(patch: &mut DeviceSettingsPatch, key: Key, value: Raw) -> Result<(), Pa
             Raw::Null => patch.schedule = Some(None),
             // "" is refused rather than stored: it would be a schedule that
             // says nothing, a second spelling of "none" next to null.
+            // Checked before the length, so NUL, CR, LF and the rest get the
+            // precise reason: they would break lines in logs and displays.
+            Raw::Text(schedule) if schedule.chars().any(char::is_control) => {
+                return Err(bad("no control characters"));
+            }
             Raw::Text(schedule)
                 if !schedule.is_empty() && schedule.chars().count() <= MAX_SCHEDULE_CHARS =>
             {
                 patch.schedule = Some(Some(schedule));
             }
+            // `Raw::Undefined` lands here: CBOR's undefined is not null.
             _ => return Err(bad("1 to 64 characters, or null to clear")),
         },
         Key::AutoModeEnabled => match value {
@@ -173,6 +179,154 @@ fn quoted(key: &str) -> String {
     }
 }
 
+/// `top` with every field value that is CBOR's `undefined` (simple value 23)
+/// turned from [`Raw::Null`] into [`Raw::Undefined`].
+///
+/// ciborium hands `undefined` to serde exactly as it hands `null`
+/// (`deserialize_option` → `visit_none` for both), so no visitor can tell
+/// them apart; the raw bytes can. Only a field's value needs it: an
+/// undefined key is refused as a null one is, and so is an undefined body.
+fn mark_undefined(top: Top, body: &[u8]) -> Result<Top, PatchError> {
+    let Top::Object(mut fields) = top else {
+        return Ok(top);
+    };
+    if !fields.iter().any(|(_, value)| *value == Raw::Null) {
+        return Ok(Top::Object(fields));
+    }
+    // ciborium has read this body already, so a disagreement is a bug in
+    // `cbor_scan`; refused rather than guessed.
+    let undefined = cbor_scan::undefined_values(body)
+        .filter(|flags| flags.len() == fields.len())
+        .ok_or(PatchError::Unreadable("CBOR"))?;
+    for ((_, value), undefined) in fields.iter_mut().zip(undefined) {
+        if undefined {
+            *value = Raw::Undefined;
+        }
+    }
+    Ok(Top::Object(fields))
+}
+
+/// A just-enough CBOR reader (RFC 8949 §3) to find `undefined` values.
+mod cbor_scan {
+    /// Deeper than ciborium's own limit (256), so everything it read is
+    /// read here too; a 1 KiB body cannot nest deeper than 1024 anyway.
+    const MAX_DEPTH: usize = 512;
+
+    /// For a body that is one CBOR map: whether each entry's value is
+    /// `undefined`, in order. `None` for anything else or malformed input.
+    pub(super) fn undefined_values(body: &[u8]) -> Option<Vec<bool>> {
+        let mut cursor = Cursor(body);
+        let (major, length) = cursor.head()?;
+        if major != MAP {
+            return None;
+        }
+        let mut flags = Vec::new();
+        let mut entry = |cursor: &mut Cursor<'_>| -> Option<()> {
+            cursor.skip(MAX_DEPTH)?;
+            flags.push(cursor.at_undefined());
+            cursor.skip(MAX_DEPTH)
+        };
+        match length {
+            Some(entries) => {
+                for _ in 0..entries {
+                    entry(&mut cursor)?;
+                }
+            }
+            None => {
+                while !cursor.at_break() {
+                    entry(&mut cursor)?;
+                }
+                cursor.take(1)?;
+            }
+        }
+        cursor.0.is_empty().then_some(flags)
+    }
+
+    const BYTES: u8 = 2;
+    const TEXT: u8 = 3;
+    const ARRAY: u8 = 4;
+    const MAP: u8 = 5;
+    const TAG: u8 = 6;
+    const SIMPLE_OR_FLOAT: u8 = 7;
+    const BREAK: u8 = 0xff;
+
+    struct Cursor<'a>(&'a [u8]);
+
+    impl<'a> Cursor<'a> {
+        fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+            let n = usize::try_from(n).ok()?;
+            if n > self.0.len() {
+                return None;
+            }
+            let (taken, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Some(taken)
+        }
+
+        /// `undefined` in its one-byte form, or the two-byte form ciborium
+        /// also reads as simple value 23 (RFC 8949 calls that one malformed).
+        fn at_undefined(&self) -> bool {
+            matches!(self.0, [0xf7, ..] | [0xf8, 23, ..])
+        }
+
+        fn at_break(&self) -> bool {
+            self.0.first() == Some(&BREAK)
+        }
+
+        /// An item's head: major type and argument (`None`: indefinite).
+        fn head(&mut self) -> Option<(u8, Option<u64>)> {
+            let initial = *self.take(1)?.first()?;
+            let (major, info) = (initial >> 5, initial & 0x1f);
+            let argument = match info {
+                0..=23 => u64::from(info),
+                24..=27 => {
+                    let bytes = self.take(1 << (info - 24))?;
+                    bytes
+                        .iter()
+                        .fold(0, |value, byte| (value << 8) | u64::from(*byte))
+                }
+                31 => return Some((major, None)),
+                _ => return None,
+            };
+            Some((major, Some(argument)))
+        }
+
+        /// Steps over one whole item, at most `depth` levels deep.
+        fn skip(&mut self, depth: usize) -> Option<()> {
+            let depth = depth.checked_sub(1)?;
+            match self.head()? {
+                // A break where an item belongs, or an indefinite integer or tag.
+                (SIMPLE_OR_FLOAT, None) | (0 | 1 | TAG, None) => None,
+                (0 | 1 | SIMPLE_OR_FLOAT, Some(_)) => Some(()),
+                (BYTES | TEXT, Some(length)) => self.take(length).map(drop),
+                (major @ (BYTES | TEXT), None) => {
+                    // Definite chunks of the same type up to the break.
+                    while !self.at_break() {
+                        let (chunk, length) = self.head()?;
+                        if chunk != major {
+                            return None;
+                        }
+                        self.take(length?)?;
+                    }
+                    self.take(1).map(drop)
+                }
+                (ARRAY, Some(items)) => (0..items).try_for_each(|_| self.skip(depth)),
+                (MAP, Some(entries)) => {
+                    (0..entries).try_for_each(|_| self.skip(depth).and_then(|()| self.skip(depth)))
+                }
+                (ARRAY | MAP, None) => {
+                    while !self.at_break() {
+                        self.skip(depth)?;
+                    }
+                    self.take(1).map(drop)
+                }
+                (TAG, Some(_)) => self.skip(depth),
+                _ => None,
+            }
+        }
+    }
+}
+
 /// A whole body: an object's fields in order (duplicates kept, so they can be
 /// refused), or anything else.
 enum Top {
@@ -187,6 +341,8 @@ enum Raw {
     Bool(bool),
     Number(f64),
     Text(String),
+    /// CBOR's `undefined`: not a value for any setting, and not null either.
+    Undefined,
     /// Arrays, objects, byte strings: never a valid setting.
     Other,
 }
@@ -492,5 +648,181 @@ mod tests {
             parse(&body, Encoding::Cbor).unwrap_err(),
             PatchError::Unreadable("CBOR")
         );
+    }
+
+    const SCHEDULE: &str = "bad value for s: 1 to 64 characters, or null to clear";
+    const CONTROL: &str = "bad value for s: no control characters";
+
+    #[test]
+    fn schedules_refuse_control_characters() {
+        for schedule in [
+            "\0",
+            "a\0b",
+            "\r",
+            "\n",
+            "06:30\r\nX-Injected: 1",
+            "\t",
+            "\u{1b}[31m",
+            "\u{7f}",
+            "\u{85}",
+            "\u{9f}",
+        ] {
+            assert_eq!(
+                message(&json!({ "s": schedule }).to_string()),
+                CONTROL,
+                "{schedule:?}"
+            );
+            // CBOR text goes through the same check.
+            let body = ciborium::Value::Map(vec![("s".into(), schedule.into())]);
+            assert_eq!(
+                cbor(&body).unwrap_err().to_string(),
+                CONTROL,
+                "{schedule:?}"
+            );
+        }
+        // Escaped in the JSON text is the same character.
+        assert_eq!(message(r#"{"s":"a\u0000"}"#), CONTROL);
+        assert_eq!(message(r#"{"s":"\u000a"}"#), CONTROL);
+        // Over-long and with a control character: the more precise reason.
+        assert_eq!(
+            message(&json!({ "s": "\n".repeat(65) }).to_string()),
+            CONTROL
+        );
+        // Other characters outside ASCII are fine (U+2028 is a separator, not Cc).
+        for schedule in ["lun–ven 06:30", "平日 6時", "\u{2028}", "🌙 22:00"] {
+            assert!(
+                json(&json!({ "s": schedule }).to_string()).is_ok(),
+                "{schedule:?}"
+            );
+        }
+    }
+
+    /// A CBOR body from hand-written bytes.
+    fn raw_cbor(body: &[u8]) -> Result<DeviceSettingsPatch, PatchError> {
+        parse(body, Encoding::Cbor)
+    }
+
+    #[test]
+    fn cbor_undefined_is_a_bad_value_and_null_clears() {
+        // {"s": null}
+        assert_eq!(raw_cbor(b"\xa1\x61s\xf6").unwrap().schedule, Some(None));
+        // {_ "s": null} (indefinite-length map)
+        assert_eq!(raw_cbor(b"\xbf\x61s\xf6\xff").unwrap().schedule, Some(None));
+        let refused: [(&[u8], &str); 9] = [
+            // {"s": undefined}
+            (b"\xa1\x61s\xf7", SCHEDULE),
+            // the same, simple value 23 in two bytes (which ciborium accepts)
+            (b"\xa1\x61s\xf8\x17", SCHEDULE),
+            // {_ "s": undefined}
+            (b"\xbf\x61s\xf7\xff", SCHEDULE),
+            // {"a": true, "s": undefined}, after a valid key
+            (b"\xa2\x61a\xf5\x61s\xf7", SCHEDULE),
+            // {"s": null, "t": undefined}: null is fine for s, not t
+            (
+                b"\xa2\x61s\xf6\x61t\xf7",
+                "bad value for t: a number from 5 to 35",
+            ),
+            // {"s": undefined, "s": null}: the first offending key is named
+            (b"\xa2\x61s\xf7\x61s\xf6", SCHEDULE),
+            // {"s": [undefined]}
+            (b"\xa1\x61s\x81\xf7", SCHEDULE),
+            // {undefined: null}
+            (b"\xa1\xf7\xf6", "keys must be strings"),
+            // undefined alone
+            (b"\xf7", "body must be an object"),
+        ];
+        for (body, expected) in refused {
+            assert_eq!(
+                raw_cbor(body).unwrap_err().to_string(),
+                expected,
+                "{body:x?}"
+            );
+        }
+        // A half float whose bits are 23 (0xf9 0x00 0x17) is a number, not undefined.
+        assert_eq!(
+            raw_cbor(b"\xa1\x61s\xf9\x00\x17").unwrap_err().to_string(),
+            SCHEDULE
+        );
+        // Valid keys around a null, with nested and chunked values before it,
+        // still read: the scan keeps its place through every kind of item.
+        let body = b"\xa3\x61m\x7f\x62ec\x61o\xff\x61s\xf6\x61a\xf4";
+        let patch = raw_cbor(body).unwrap();
+        assert_eq!(
+            (patch.mode, patch.schedule, patch.auto_mode_enabled),
+            (Some(DeviceMode::Eco), Some(None), Some(false))
+        );
+    }
+
+    #[test]
+    fn the_undefined_scan_keeps_its_place() {
+        use ciborium::Value;
+        let text = |s: &str| Value::Text(s.into());
+        let busy = Value::Map(vec![
+            (text("x"), Value::Tag(1, Box::new(Value::Integer(1.into())))),
+            (Value::Bytes(vec![0xf7; 30]), Value::Float(1.5)),
+            (
+                Value::Array(vec![Value::Null, Value::Integer(u64::MAX.into())]),
+                Value::Map(vec![(Value::Null, Value::Bool(true))]),
+            ),
+            (text("s"), Value::Null),
+        ]);
+        let mut body = Vec::new();
+        ciborium::into_writer(&busy, &mut body).unwrap();
+        assert_eq!(
+            cbor_scan::undefined_values(&body),
+            Some(vec![false, false, false, false])
+        );
+        // Truncated, trailing bytes, reserved heads, a stray break: no answer.
+        for bad in [
+            &body[..body.len() - 1],
+            b"\xa1\x61s\xf6\x00",
+            b"\xa1\x1cs",
+            b"\xa1\xff\xf6",
+        ] {
+            assert_eq!(cbor_scan::undefined_values(bad), None, "{bad:x?}");
+        }
+        assert_eq!(cbor_scan::undefined_values(b"\x80"), None);
+    }
+
+    mod agreement {
+        use ciborium::Value;
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| Value::Integer(n.into())),
+                any::<f64>().prop_map(Value::Float),
+                ".{0,8}".prop_map(Value::Text),
+                proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::vec((inner.clone(), inner.clone()), 0..4)
+                        .prop_map(Value::Map),
+                    (0u64..100_000, inner).prop_map(|(tag, v)| Value::Tag(tag, Box::new(v))),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Wherever ciborium reads a map, the scan reads the same entries,
+            /// so a valid patch is never refused for a disagreement.
+            #[test]
+            fn the_scan_reads_what_ciborium_reads(
+                entries in proptest::collection::vec((value(), value()), 0..6)
+            ) {
+                let mut body = Vec::new();
+                ciborium::into_writer(&Value::Map(entries), &mut body).unwrap();
+                if let Ok(Top::Object(fields)) = ciborium::from_reader::<Top, _>(body.as_slice()) {
+                    let flags = cbor_scan::undefined_values(&body);
+                    prop_assert_eq!(flags, Some(vec![false; fields.len()]));
+                }
+            }
+        }
     }
 }

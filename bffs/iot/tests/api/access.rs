@@ -162,3 +162,23 @@ async fn unknown_paths_are_compact_404s() {
     }
     assert_eq!(app.downstream_total(), 0);
 }
+
+#[tokio::test]
+async fn a_subject_that_could_not_be_an_id_owns_nothing() {
+    // Signed by us, but no service could hold such an id, and a line break
+    // cannot even be sent as `x-user-id`: 404 before any call (it was a 502
+    // that blamed the device service).
+    let app = spawn_app().await;
+    for subject in [
+        "u1\n",
+        "u1\r\nx-user-id: u2",
+        "u1,u2",
+        ".",
+        &"u".repeat(129),
+    ] {
+        for reply in both_routes(&app, "d1", As::User(subject)).await {
+            reply.assert_error(404, "not found");
+        }
+        assert_eq!(app.downstream_total(), 0, "{subject:?}");
+    }
+}

@@ -94,6 +94,34 @@ async fn schedule_must_be_1_to_64_characters_or_null() {
 }
 
 #[tokio::test]
+async fn schedule_refuses_control_characters() {
+    let app = spawn_app().await;
+    let message = "bad value for s: no control characters";
+    for schedule in [
+        "\0",
+        "weekdays\0",
+        "\r",
+        "\n",
+        "06:30\r\nx-injected: 1",
+        "\t",
+        "\u{1b}[2J",
+        "\u{7f}",
+        "\u{85}",
+        "\u{9f}",
+    ] {
+        refused(&app, &json!({ "s": schedule }).to_string(), message).await;
+    }
+    // Escapes in the JSON text decode to the same characters.
+    refused(&app, r#"{"s":"a\u0000b"}"#, message).await;
+    refused(&app, r#"{"m":"eco","s":"\u000d\u000a"}"#, message).await;
+    assert_eq!(
+        app.device_in_service("d1").await["settings"]["schedule"],
+        "weekdays 06:30-22:00",
+        "the schedule is untouched"
+    );
+}
+
+#[tokio::test]
 async fn auto_mode_must_be_a_boolean() {
     let app = spawn_app().await;
     let message = "bad value for a: true or false";

@@ -204,3 +204,73 @@ async fn cbor_patches_are_refused_by_the_same_rules_in_json() {
     }
     assert_eq!(app.device_calls(PATCH_SETTINGS), 0);
 }
+
+/// `body` (raw CBOR) as a PATCH of d1's settings by its owner.
+async fn patch_raw_cbor(app: &crate::helpers::TestApp, body: &[u8]) -> Reply {
+    let reply = app
+        .settings_request("d1", As::User("u1"))
+        .header(CONTENT_TYPE, CBOR)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    Reply::of(reply).await
+}
+
+#[tokio::test]
+async fn undefined_is_a_bad_value_and_only_null_clears_the_schedule() {
+    let app = spawn_app().await;
+    let message = "bad value for s: 1 to 64 characters, or null to clear";
+    let refused: [&[u8]; 5] = [
+        // {"s": undefined}
+        b"\xa1\x61s\xf7",
+        // simple value 23 in its two-byte spelling
+        b"\xa1\x61s\xf8\x17",
+        // {_ "s": undefined} (indefinite-length map)
+        b"\xbf\x61s\xf7\xff",
+        // {"a": false, "s": undefined}: nothing of it is applied
+        b"\xa2\x61a\xf4\x61s\xf7",
+        // {"s": [undefined]}
+        b"\xa1\x61s\x81\xf7",
+    ];
+    for body in refused {
+        app.services.reset();
+        patch_raw_cbor(&app, body).await.assert_error(400, message);
+        assert_eq!(app.downstream_total(), 0, "{body:x?}");
+    }
+    // Undefined is no more a target temperature than null is.
+    app.services.reset();
+    patch_raw_cbor(&app, b"\xa2\x61s\xf6\x61t\xf7")
+        .await
+        .assert_error(400, "bad value for t: a number from 5 to 35");
+    assert_eq!(app.downstream_total(), 0);
+    assert_eq!(
+        app.device_in_service("d1").await["settings"]["schedule"],
+        "weekdays 06:30-22:00",
+        "no refused patch cleared it"
+    );
+
+    // CBOR null, and only null, clears it: looked up, then patched, once each.
+    app.services.reset();
+    let reply = patch_raw_cbor(&app, b"\xa1\x61s\xf6").await;
+    assert_eq!(reply.ok_json(), r#"{"t":21.5,"m":"heat","a":true}"#);
+    assert_eq!(app.device_calls(crate::helpers::GET_DEVICE), 1);
+    assert_eq!(app.device_calls(PATCH_SETTINGS), 1);
+    assert_eq!(
+        app.device_in_service("d1").await["settings"]["schedule"],
+        serde_json::Value::Null
+    );
+}
+
+#[tokio::test]
+async fn cbor_schedules_refuse_control_characters() {
+    let app = spawn_app().await;
+    for schedule in ["\0", "a\r\nb", "\u{85}"] {
+        app.services.reset();
+        let body = cbor_bytes(&map(vec![("s", text(schedule))]));
+        patch_raw_cbor(&app, &body)
+            .await
+            .assert_error(400, "bad value for s: no control characters");
+        assert_eq!(app.downstream_total(), 0, "{schedule:?}");
+    }
+}

@@ -93,6 +93,35 @@ impl TestApp {
         )
     }
 
+    /// The `Authorization` header value `who` sends, if any.
+    pub(crate) fn authorization(&self, who: As<'_>) -> Option<String> {
+        let request = self
+            .authorize(self.client.get("http://unused.invalid"), who)
+            .build()
+            .unwrap();
+        request
+            .headers()
+            .get("authorization")
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    /// `method target` as `who`, over a fresh connection, with the target
+    /// exactly as written: reqwest would resolve `.`, `..` and their `%2e`
+    /// spellings itself and never send them.
+    pub(crate) async fn raw(&self, method: &str, target: &str, who: As<'_>, body: &[u8]) -> Reply {
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(authorization) = self.authorization(who) {
+            head.push_str(&format!("Authorization: {authorization}\r\n"));
+        }
+        head.push_str("\r\n");
+        raw_exchange(self.addr, head.as_bytes(), body).await
+    }
+
     /// `request` sent as `who`.
     pub(crate) fn authorize(
         &self,
@@ -236,6 +265,73 @@ impl Reply {
             ),
         );
         assert_eq!(self.header("content-type"), Some("application/json"));
+    }
+}
+
+/// Writes `head` and `body` to a new connection to `addr` and reads the
+/// whole answer (the request must ask for `Connection: close`).
+pub(crate) async fn raw_exchange(addr: SocketAddr, head: &[u8], body: &[u8]) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    parse_answer(&answer)
+}
+
+/// An HTTP/1.1 answer's status, headers and body (by `Content-Length`, or
+/// de-chunked).
+fn parse_answer(answer: &[u8]) -> Reply {
+    let end = answer
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end: {:?}", String::from_utf8_lossy(answer)));
+    let head = std::str::from_utf8(&answer[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            value.trim().parse().unwrap(),
+        );
+    }
+    let rest = &answer[end + 4..];
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|value| value.to_str().unwrap().eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        let mut body = Vec::new();
+        let mut rest = rest;
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = std::str::from_utf8(&rest[..line_end]).unwrap();
+            let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body
+    } else {
+        rest.to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body,
     }
 }
 

@@ -3,7 +3,7 @@
 use devstack::Fault;
 use serde_json::json;
 
-use crate::helpers::{As, GET_DEVICE, seed, spawn_app};
+use crate::helpers::{As, GET_DEVICE, Reply, seed, spawn_app};
 
 /// Each seed device as its owner sees it, written out by hand from the seed
 /// (devstack/src/seed.rs), byte for byte.
@@ -145,4 +145,22 @@ async fn ids_are_passed_as_one_path_segment() {
     reply.assert_error(404, "not found");
     let call = &app.services.device.control.requests()[0];
     assert_eq!(call.path, "/devices/d1%2Fsettings");
+}
+
+#[tokio::test]
+async fn other_methods_are_405_with_allow_and_the_compact_body() {
+    let app = spawn_app().await;
+    let cases = [
+        (reqwest::Method::PATCH, "/v1/devices/d1", "GET, HEAD"),
+        (reqwest::Method::DELETE, "/v1/devices/d1", "GET, HEAD"),
+        (reqwest::Method::GET, "/v1/devices/d1/settings", "PATCH"),
+        (reqwest::Method::PUT, "/v1/devices/d1/settings", "PATCH"),
+    ];
+    for (method, path, allow) in cases {
+        let request = app.client.request(method.clone(), app.url(path));
+        let reply = Reply::of(app.authorize(request, As::User("u1")).send().await.unwrap()).await;
+        reply.assert_error(405, "method not allowed");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+    }
+    assert_eq!(app.downstream_total(), 0);
 }
