@@ -176,12 +176,6 @@ async fn accessible_device(
     if viewer.as_device().is_some_and(|own| own != id) {
         return Err(not_found());
     }
-    // A signed token's subject that could never be an id (say 200 bytes, or
-    // a line break, which cannot even go out as `x-user-id`) owns nothing:
-    // refused here rather than failing, or counting, as a service error.
-    if viewer.as_user().is_some_and(|user| !plausible_id(user)) {
-        return Err(not_found());
-    }
     let device = state.downstream.devices.get(ctx, id).await?;
     let allowed = match (viewer.as_user(), viewer.as_device()) {
         (Some(user_id), _) => device.owner_id == user_id,
@@ -195,27 +189,15 @@ async fn accessible_device(
     }
 }
 
-/// Longest device id accepted, in bytes (the shared downstream rule's bound).
-pub const MAX_DEVICE_ID_BYTES: usize = 128;
-
-/// The `{id}` of the path, if it can name a device: 1 to
-/// [`MAX_DEVICE_ID_BYTES`] bytes, not `.` or `..` (which would change the
-/// downstream path once percent-decoded), no control characters and no
-/// commas (the shared id rule's list separator). Anything else, or a path
-/// that does not even decode, is no device: 404 before any call.
+/// The `{id}` of the path, if it can name a device (the shared id rule,
+/// [`downstream::is_valid_id`]: `%2e%2e` decodes to `..`, which would
+/// change the downstream path). Anything else, or a path that does not
+/// even decode, is no device: 404 before any call.
 fn device_id(id: Result<Path<String>, PathRejection>) -> Result<String, BffError> {
     match id {
-        Ok(Path(id)) if plausible_id(&id) => Ok(id),
+        Ok(Path(id)) if downstream::is_valid_id(&id) => Ok(id),
         _ => Err(not_found()),
     }
-}
-
-/// Whether `id` could name something downstream (see [`device_id`]).
-fn plausible_id(id: &str) -> bool {
-    (1..=MAX_DEVICE_ID_BYTES).contains(&id.len())
-        && id != "."
-        && id != ".."
-        && !id.chars().any(|c| c.is_control() || c == ',')
 }
 
 fn not_found() -> BffError {

@@ -19,9 +19,7 @@ pub mod error;
 mod http;
 pub mod patch;
 
-pub use http::{
-    IOT_BODY_LIMIT_BYTES, MAX_DEVICE_ID_BYTES, ROUTES, SETTINGS_PATH, STATUS_PATH, app,
-};
+pub use http::{IOT_BODY_LIMIT_BYTES, ROUTES, SETTINGS_PATH, STATUS_PATH, app};
 
 /// Where the iot BFF listens unless `BFF_LISTEN` says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4002";

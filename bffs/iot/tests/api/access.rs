@@ -164,10 +164,10 @@ async fn unknown_paths_are_compact_404s() {
 }
 
 #[tokio::test]
-async fn a_subject_that_could_not_be_an_id_owns_nothing() {
+async fn a_subject_that_could_not_be_an_id_is_no_viewer() {
     // Signed by us, but no service could hold such an id, and a line break
-    // cannot even be sent as `x-user-id`: 404 before any call (it was a 502
-    // that blamed the device service).
+    // cannot even be sent as `x-user-id`: the token is refused (401) before
+    // any call (it was a 502 that blamed the device service).
     let app = spawn_app().await;
     for subject in [
         "u1\n",
@@ -177,7 +177,7 @@ async fn a_subject_that_could_not_be_an_id_owns_nothing() {
         &"u".repeat(129),
     ] {
         for reply in both_routes(&app, "d1", As::User(subject)).await {
-            reply.assert_error(404, "not found");
+            reply.assert_error(401, "invalid token");
         }
         assert_eq!(app.downstream_total(), 0, "{subject:?}");
     }
