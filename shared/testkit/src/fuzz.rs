@@ -27,11 +27,24 @@ pub struct Surface {
     pub fields: &'static [&'static str],
     /// Mutation fields with their arguments.
     pub mutations: &'static [(&'static str, &'static [&'static str])],
-    /// The HS256 secret, issuer and audience the BFF verifies tokens with,
-    /// to forge tokens that verify but carry hostile claims.
-    pub secret: &'static str,
-    pub issuer: &'static str,
-    pub audience: &'static str,
+}
+
+/// The BFF under test: where it listens, what it verifies tokens with (to
+/// forge tokens that verify but carry hostile claims), and how many calls
+/// its downstream services have received so far.
+pub struct Target<'a> {
+    /// The GraphQL endpoint, e.g. `http://127.0.0.1:1234/graphql`.
+    pub url: String,
+    pub jwt: Signer,
+    pub downstream_calls: &'a dyn Fn() -> u64,
+}
+
+/// The HS256 secret, issuer and audience of the BFF's tokens.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub secret: String,
+    pub issuer: String,
+    pub audience: String,
 }
 
 /// One generated request.
@@ -212,11 +225,23 @@ fn variables() -> impl Strategy<Value = Value> {
 
 /// Authorization headers: none, malformed, forged, oversized, and tokens
 /// signed with the BFF's own secret that carry hostile claims.
-fn authorization(surface: Surface) -> impl Strategy<Value = Option<Vec<u8>>> {
+fn authorization(signer: Signer) -> impl Strategy<Value = Option<Vec<u8>>> {
     let now = jsonwebtoken::get_current_timestamp();
-    let claims = (hostile_string(), prop_oneof![Just(json!(now + 600)), Just(json!(now - 600)), Just(json!("soon")), Just(Value::Null)], proptest::option::of(prop::sample::select(vec!["user", "device", "admin", ""])), variables())
+    let (issuer, audience) = (signer.issuer.clone(), signer.audience.clone());
+    let claims = (
+        hostile_string(),
+        prop_oneof![
+            Just(json!(now + 600)),
+            Just(json!(now - 600)),
+            Just(json!("soon")),
+            Just(Value::Null)
+        ],
+        proptest::option::of(prop::sample::select(vec!["user", "device", "admin", ""])),
+        variables(),
+    )
         .prop_map(move |(sub, exp, kind, extra)| {
-            let mut claims = json!({ "sub": sub, "iss": surface.issuer, "aud": surface.audience, "exp": exp, "roles": extra });
+            let mut claims =
+                json!({ "sub": sub, "iss": issuer, "aud": audience, "exp": exp, "roles": extra });
             if let Some(kind) = kind {
                 claims["kind"] = json!(kind);
             }
@@ -226,7 +251,7 @@ fn authorization(surface: Surface) -> impl Strategy<Value = Option<Vec<u8>>> {
         jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &claims,
-            &jsonwebtoken::EncodingKey::from_secret(surface.secret.as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(signer.secret.as_bytes()),
         )
         .ok()
         .map(|token| format!("Bearer {token}").into_bytes())
@@ -276,7 +301,7 @@ fn extra_headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
 }
 
 /// A whole hostile request.
-pub fn graphql_request(surface: Surface) -> impl Strategy<Value = FuzzRequest> {
+pub fn graphql_request(surface: Surface, signer: Signer) -> impl Strategy<Value = FuzzRequest> {
     let body = (
         document(surface),
         variables(),
@@ -315,7 +340,7 @@ pub fn graphql_request(surface: Surface) -> impl Strategy<Value = FuzzRequest> {
         1 => prop::sample::select(vec!["[]", "[{\"query\":\"{ __typename }\"}]", "null", "{}", "{\"query\":1}", "{\"query\":\"{ __typename }\",\"variables\":\"x\"}"])
             .prop_map(|body| (FuzzMethod::Post, body.as_bytes().to_vec(), true)),
     ];
-    (payload, authorization(surface), extra_headers()).prop_map(
+    (payload, authorization(signer), extra_headers()).prop_map(
         |((method, payload, json), authorization, extra)| {
             let mut headers = Vec::new();
             if json && method == FuzzMethod::Post {
@@ -452,14 +477,12 @@ pub fn runner(cases: u32) -> TestRunner {
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]))
 }
 
-/// Runs `cases` generated requests against the GraphQL endpoint at `url`
-/// on `runtime`; `downstream_calls` reads the total calls the services
-/// received. Panics with the (shrunk) failing request.
+/// Runs `cases` generated requests against `target` on `runtime`.
+/// Panics with the (shrunk) failing request.
 pub fn fuzz_graphql(
     runtime: &tokio::runtime::Runtime,
-    url: &str,
     surface: Surface,
-    downstream_calls: &dyn Fn() -> u64,
+    target: &Target<'_>,
     cases: u32,
 ) {
     let client = reqwest::Client::builder()
@@ -467,8 +490,9 @@ pub fn fuzz_graphql(
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap_or_else(|error| panic!("client: {error}"));
-    let result = runner(cases).run(&graphql_request(surface), |request| {
-        check_case(runtime, &client, url, &request, downstream_calls).map_err(TestCaseError::fail)
+    let strategy = graphql_request(surface, target.jwt.clone());
+    let result = runner(cases).run(&strategy, |request| {
+        check_case(runtime, &client, target, &request).map_err(TestCaseError::fail)
     });
     if let Err(error) = result {
         panic!("{error}");
@@ -480,18 +504,17 @@ pub fn fuzz_graphql(
 pub fn check_case(
     runtime: &tokio::runtime::Runtime,
     client: &reqwest::Client,
-    url: &str,
+    target: &Target<'_>,
     request: &FuzzRequest,
-    downstream_calls: &dyn Fn() -> u64,
 ) -> Result<(), String> {
-    let before = downstream_calls();
-    let Some(answer) = runtime.block_on(send(client, url, request)) else {
+    let before = (target.downstream_calls)();
+    let Some(answer) = runtime.block_on(send(client, &target.url, request)) else {
         // Not sendable by the client, or the connection failed: the next
         // check tells which.
-        return check_alive(runtime, client, url);
+        return check_alive(runtime, client, &target.url);
     };
     check_answer(&answer)?;
-    if is_refusal(&answer) && downstream_calls() != before {
+    if is_refusal(&answer) && (target.downstream_calls)() != before {
         return Err(format!(
             "refused with {} but called downstream: {}",
             answer.status,

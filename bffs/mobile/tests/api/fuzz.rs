@@ -4,7 +4,7 @@
 //! input calls nothing downstream. A longer run:
 //! `FUZZ_CASES=50000 cargo test -p mobile-bff --test api fuzz`.
 
-use testkit::fuzz::{self, Surface};
+use testkit::fuzz::{self, Signer, Surface, Target};
 
 use crate::helpers::{SECRET, spawn_app};
 
@@ -38,28 +38,21 @@ const SURFACE: Surface = Surface {
         "dashboard",
     ],
     mutations: &[],
-    secret: SECRET,
-    issuer: "devstack",
-    audience: "bff",
 };
 
 #[test]
 fn hostile_requests_never_crash_or_reach_downstream_when_refused() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let app = runtime.block_on(spawn_app());
-    assert_eq!(
-        (
-            app.config.jwt.issuer.as_str(),
-            app.config.jwt.audience.as_str()
-        ),
-        (SURFACE.issuer, SURFACE.audience)
-    );
-    let calls = || app.services.all().iter().map(|s| s.control.total()).sum();
-    fuzz::fuzz_graphql(
-        &runtime,
-        &app.url("/graphql"),
-        SURFACE,
-        &calls,
-        fuzz::cases(1_500),
-    );
+    let calls = || -> u64 { app.services.all().iter().map(|s| s.control.total()).sum() };
+    let target = Target {
+        url: app.url("/graphql"),
+        jwt: Signer {
+            secret: SECRET.to_owned(),
+            issuer: app.config.jwt.issuer.clone(),
+            audience: app.config.jwt.audience.clone(),
+        },
+        downstream_calls: &calls,
+    };
+    fuzz::fuzz_graphql(&runtime, SURFACE, &target, fuzz::cases(1_500));
 }
