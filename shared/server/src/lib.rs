@@ -25,7 +25,7 @@ mod run;
 mod serve;
 
 pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
-pub use config::{Config, ConfigError, Defaults, LogFormat, Profile};
+pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode};
 pub use front_door::{FrontDoor, READINESS_CONNECT_TIMEOUT, front_door};
@@ -36,5 +36,6 @@ pub use run::{StartError, run};
 /// spent ~40% of the BFF's CPU in the benchmark profile (BENCHMARKS.md).
 pub use mimalloc::MiMalloc as Allocator;
 pub use serve::{
-    SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_shutdown, shutdown_signal,
+    SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_config,
+    serve_with_shutdown, shutdown_signal,
 };
