@@ -561,7 +561,105 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::oneshot;
+
     use super::*;
+
+    /// A listener out of file descriptors for its first `failures` accepts.
+    struct Exhausted {
+        inner: TcpListener,
+        failures: usize,
+    }
+
+    impl Accept for Exhausted {
+        async fn accept(&mut self) -> std::io::Result<(TcpStream, SocketAddr)> {
+            if self.failures > 0 {
+                self.failures -= 1;
+                // Let the loop's other branches run, as a real accept would.
+                tokio::task::yield_now().await;
+                return Err(std::io::Error::from_raw_os_error(24)); // EMFILE
+            }
+            self.inner.accept().await
+        }
+
+        fn local_addr(&self) -> std::io::Result<SocketAddr> {
+            self.inner.local_addr()
+        }
+    }
+
+    async fn spawn_exhausted(
+        failures: usize,
+    ) -> (
+        SocketAddr,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), ServeError>>,
+    ) {
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let listener = Exhausted { inner, failures };
+        let router = Router::new().route("/", get(|| async { "up" }));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            accept_loop(listener, router, &ConnectionConfig::default(), shutdown).await
+        });
+        (addr, stop, server)
+    }
+
+    #[tokio::test]
+    async fn accept_errors_pause_the_server_but_never_end_it() {
+        let (addr, stop, server) = spawn_exhausted(6).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("up"), "{response}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_ends_a_pause_after_accept_errors() {
+        let (_addr, stop, server) = spawn_exhausted(usize::MAX).await;
+        // Long enough for the pauses to reach their longest (1 s).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn accept_errors_back_off_up_to_a_second_and_reset() {
+        let mut errors = AcceptErrors::default();
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let pauses: Vec<Duration> = (0..10)
+            .map(|_| errors.pause_after(&emfile).unwrap())
+            .collect();
+        assert_eq!(pauses[0], ACCEPT_ERROR_FIRST_PAUSE);
+        assert_eq!(pauses[1], ACCEPT_ERROR_FIRST_PAUSE * 2);
+        assert_eq!(pauses[9], ACCEPT_ERROR_MAX_PAUSE);
+        errors.reset();
+        assert_eq!(errors.pause_after(&emfile), Some(ACCEPT_ERROR_FIRST_PAUSE));
+        // A client that reset before we accepted it: accept again at once.
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(errors.pause_after(&reset), None);
+    }
 
     // Here rather than in the integration tests: a global subscriber there
     // would print every later test's request logs.
