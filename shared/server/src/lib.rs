@@ -1,7 +1,8 @@
 //! What every BFF process does at its front door: configuration, bearer-token
 //! authentication, request ids and traces, body and time limits, request
-//! logging, health and readiness, the one error contract, and serving with
-//! graceful shutdown.
+//! logging, health and readiness, the one error contract, and serving
+//! (header-read and keep-alive timeouts, a cap on open connections, graceful
+//! shutdown).
 //!
 //! A BFF's `main` is then:
 //!

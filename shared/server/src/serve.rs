@@ -79,7 +79,7 @@ pub async fn serve(router: Router, config: &Config) -> Result<(), ServeError> {
             addr: config.listen,
             source,
         })?;
-    serve_with_config(listener, router, &config.connections, shutdown_signal()).await
+    serve_with_config(listener, router, config.connections, shutdown_signal()).await
 }
 
 /// [`serve_with_config`] with the default [`ConnectionConfig`].
@@ -91,7 +91,7 @@ pub async fn serve_with_shutdown<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    serve_with_config(listener, router, &ConnectionConfig::default(), shutdown).await
+    serve_with_config(listener, router, ConnectionConfig::default(), shutdown).await
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
@@ -107,7 +107,7 @@ where
 pub async fn serve_with_config<F>(
     listener: TcpListener,
     router: Router,
-    connections: &ConnectionConfig,
+    connections: ConnectionConfig,
     shutdown: F,
 ) -> Result<(), ServeError>
 where
@@ -136,7 +136,7 @@ impl Accept for TcpListener {
 pub(crate) async fn accept_loop<L, F>(
     mut listener: L,
     router: Router,
-    connections: &ConnectionConfig,
+    connections: ConnectionConfig,
     shutdown: F,
 ) -> Result<(), ServeError>
 where
@@ -147,7 +147,7 @@ where
     crate::metrics::install_prometheus();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    let http = http1_builder(connections);
+    let http = http1_builder(&connections);
     let header_read_timeout = connections.header_read_timeout();
     let slots = Arc::new(Semaphore::new(connections.max_open));
     let (draining_tx, draining_rx) = watch::channel(false);
@@ -607,7 +607,7 @@ mod tests {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            accept_loop(listener, router, &ConnectionConfig::default(), shutdown).await
+            accept_loop(listener, router, ConnectionConfig::default(), shutdown).await
         });
         (addr, stop, server)
     }

@@ -107,12 +107,14 @@ pub(crate) async fn spawn_with_connections(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shutdown, signal) = oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        serve_with_config(listener, router, &connections, async move {
+    let handle = tokio::spawn(serve_with_config(
+        listener,
+        router,
+        connections,
+        async move {
             let _ = signal.await;
-        })
-        .await
-    });
+        },
+    ));
     TestServer {
         addr,
         client: reqwest::Client::new(),
