@@ -194,7 +194,7 @@ where
             router: router.clone(),
             peer,
             draining: draining_rx.clone(),
-            _slot: slot,
+            slot,
         };
         open.spawn(connection.serve(stream));
     }
@@ -244,8 +244,7 @@ struct Connection {
     router: Router,
     peer: SocketAddr,
     draining: watch::Receiver<bool>,
-    /// The connection's place under the cap, given back when it closes.
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 }
 
 impl Connection {
@@ -256,9 +255,8 @@ impl Connection {
             router,
             peer,
             mut draining,
-            _slot,
+            slot,
         } = self;
-        let _open = OpenConnection::new();
         // Responses are written whole; Nagle would only hold the last
         // segment back waiting for an ACK.
         if let Err(error) = stream.set_nodelay(true) {
@@ -270,7 +268,12 @@ impl Connection {
             header_read_timeout,
             first_wait: AtomicBool::new(true),
         });
-        let io = TokioIo::new(CountingReads { stream, reads });
+        let io = TokioIo::new(ClientSocket {
+            stream,
+            reads,
+            _slot: slot,
+            _open: OpenConnection::new(),
+        });
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
             async move { Ok::<_, Infallible>(handle(router, peer, request).await) }
@@ -353,14 +356,19 @@ impl Drop for OpenConnection {
     }
 }
 
-/// The socket, counting the reads that returned data: how [`HeadWait`]
-/// sees the first byte of a request head arrive.
-struct CountingReads {
+/// A client's socket, counting the reads that returned data: how
+/// [`HeadWait`] sees the first byte of a request head arrive. It holds the
+/// connection's place under the cap and in the open-connections gauge, so
+/// both last as long as the socket, also after an upgrade to WebSocket
+/// (when hyper's connection is done and the socket lives on).
+struct ClientSocket {
     stream: TcpStream,
     reads: Arc<AtomicU64>,
+    _slot: OwnedSemaphorePermit,
+    _open: OpenConnection,
 }
 
-impl AsyncRead for CountingReads {
+impl AsyncRead for ClientSocket {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -375,7 +383,7 @@ impl AsyncRead for CountingReads {
     }
 }
 
-impl AsyncWrite for CountingReads {
+impl AsyncWrite for ClientSocket {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -206,3 +206,62 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once() {
         .expect("stopped promptly")
         .unwrap();
 }
+
+/// Upgrades to a protocol that echoes 5 bytes (as WebSocket would carry
+/// GraphQL subscriptions).
+async fn upgrade_to_echo(mut request: axum::extract::Request) -> axum::response::Response {
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut buf = [0u8; 5];
+        if tokio::io::AsyncReadExt::read_exact(&mut io, &mut buf)
+            .await
+            .is_ok()
+        {
+            let _ = tokio::io::AsyncWriteExt::write_all(&mut io, &buf).await;
+        }
+    });
+    axum::response::Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn upgraded_connections_work_and_still_count_against_the_cap() {
+    let server = spawn_with_connections(
+        Router::new().route("/echo", axum::routing::get(upgrade_to_echo)),
+        ConnectionConfig {
+            max_open: 1,
+            ..ConnectionConfig::default()
+        },
+    )
+    .await;
+    let mut upgraded = raw::connect(server.addr).await;
+    send(
+        &mut upgraded,
+        "GET /echo HTTP/1.1\r\nHost: test\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await;
+    assert_eq!(read_response(&mut upgraded).await.status, 101);
+
+    // The upgraded socket still holds the only place.
+    let mut other = raw::connect(server.addr).await;
+    assert!(closed_within(&mut other, PROMPTLY).await);
+
+    send(&mut upgraded, "hello").await;
+    let mut echoed = [0u8; 5];
+    tokio::time::timeout(
+        PROMPTLY,
+        tokio::io::AsyncReadExt::read_exact(&mut upgraded, &mut echoed),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(&echoed, b"hello");
+}

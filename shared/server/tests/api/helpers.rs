@@ -287,9 +287,14 @@ pub(crate) mod raw {
             head,
             body: String::new(),
         };
-        let length = response
-            .header("content-length")
-            .map(|length| length.parse::<usize>().unwrap());
+        // No body after these, whatever the headers say.
+        let length = if matches!(response.status, 101 | 204 | 304) {
+            Some(0)
+        } else {
+            response
+                .header("content-length")
+                .map(|length| length.parse::<usize>().unwrap())
+        };
         let mut body = bytes[head_end..].to_vec();
         while length.is_none_or(|length| body.len() < length) {
             match stream.read(&mut buf).await {
