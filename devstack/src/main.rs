@@ -60,9 +60,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .await
             .map_err(|error| format!("{name}-bff cannot listen on {}: {error}", bff.listen))?;
         let router = app(&bff)?;
-        servers.push(tokio::spawn(bff_server::serve_with_shutdown(
+        servers.push(tokio::spawn(bff_server::serve_with_config(
             listener,
             router,
+            bff.connections,
             bff_server::shutdown_signal(),
         )));
         config = Some(bff);

@@ -33,6 +33,26 @@ pub const SUPPORTED_JWKS_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorit
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
+/// Time a client has to send a whole request body; a slower one gets 408.
+/// Read before the request's own deadline starts, so a slow uplink does
+/// not eat the time the BFF needs downstream.
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
+/// Time a client has to send a request's head (request line and headers):
+/// on a new connection from the accept, later from its first byte.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// How long a keep-alive connection may sit idle between requests. Above
+/// the 60 s idle timeout of the usual load balancers in front (AWS ALB,
+/// nginx), so they close first and never reuse a connection we closed.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 75_000;
+/// Most connections open at once; more are accepted and closed at once, so
+/// a flood of idle sockets cannot use up the process's file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+/// Upper bound of every connection and body timeout: longer is a typo, and
+/// would hold sockets open for practically ever.
+pub const MAX_CONNECTION_TIMEOUT_MS: u64 = 3_600_000;
+/// Upper bound of `connections.max_open`: the kernel's usual per-process
+/// file limit (`fs.nr_open`).
+pub const MAX_MAX_CONNECTIONS: usize = 1_048_576;
 /// Rate limiting is off unless configured: a default limit would surprise
 /// load tests against devstack, and the right rate depends on the deployment.
 pub const DEFAULT_RATE_LIMIT_RPS: u32 = 0;
@@ -71,12 +91,16 @@ pub const ENV_RATE_LIMIT_CLIENT_IP_HEADER: &str = "BFF_RATE_LIMIT_CLIENT_IP_HEAD
 pub const ENV_CORS_ALLOWED_ORIGINS: &str = "BFF_CORS_ALLOWED_ORIGINS";
 pub const ENV_BODY_LIMIT_BYTES: &str = "BFF_BODY_LIMIT_BYTES";
 pub const ENV_REQUEST_TIMEOUT_MS: &str = "BFF_REQUEST_TIMEOUT_MS";
+pub const ENV_BODY_READ_TIMEOUT_MS: &str = "BFF_BODY_READ_TIMEOUT_MS";
+pub const ENV_HEADER_READ_TIMEOUT_MS: &str = "BFF_HEADER_READ_TIMEOUT_MS";
+pub const ENV_KEEP_ALIVE_TIMEOUT_MS: &str = "BFF_KEEP_ALIVE_TIMEOUT_MS";
+pub const ENV_MAX_CONNECTIONS: &str = "BFF_MAX_CONNECTIONS";
 pub const ENV_LOG_FORMAT: &str = "BFF_LOG_FORMAT";
 pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
 
 /// Every variable `Config::load` understands besides the five
 /// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
-const ENV_VARS: [&str; 17] = [
+const ENV_VARS: [&str; 21] = [
     ENV_CONFIG_FILE,
     ENV_LISTEN,
     ENV_PROFILE,
@@ -92,6 +116,10 @@ const ENV_VARS: [&str; 17] = [
     ENV_CORS_ALLOWED_ORIGINS,
     ENV_BODY_LIMIT_BYTES,
     ENV_REQUEST_TIMEOUT_MS,
+    ENV_BODY_READ_TIMEOUT_MS,
+    ENV_HEADER_READ_TIMEOUT_MS,
+    ENV_KEEP_ALIVE_TIMEOUT_MS,
+    ENV_MAX_CONNECTIONS,
     ENV_LOG_FORMAT,
     ENV_SAFELIST_FILE,
 ];
@@ -124,7 +152,13 @@ pub struct Config {
     /// Largest request body accepted; larger ones get 413 (`BFF_BODY_LIMIT_BYTES`).
     pub body_limit_bytes: usize,
     /// Deadline of a whole client request; past it the client gets 504 (`BFF_REQUEST_TIMEOUT_MS`).
+    /// It starts once the body has arrived.
     pub request_timeout_ms: u64,
+    /// Time a client has to send the whole request body; past it the client
+    /// gets 408 (`BFF_BODY_READ_TIMEOUT_MS`).
+    pub body_read_timeout_ms: u64,
+    /// Timeouts and the cap of client connections (`[connections]`).
+    pub connections: ConnectionConfig,
     /// Log line format (`BFF_LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
     /// mobile-bff only: JSON object `{"<sha256 of the query>": "<query>"}`; when set,
@@ -272,6 +306,74 @@ impl CorsConfig {
     }
 }
 
+/// How long client connections may take and how many may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Time to send a request's head: from the accept on a new connection,
+    /// from its first byte on a kept-alive one (`BFF_HEADER_READ_TIMEOUT_MS`).
+    pub header_read_timeout_ms: u64,
+    /// Time a kept-alive connection may wait for its next request
+    /// (`BFF_KEEP_ALIVE_TIMEOUT_MS`).
+    pub keep_alive_timeout_ms: u64,
+    /// Most connections open at once; more are closed on accept
+    /// (`BFF_MAX_CONNECTIONS`).
+    pub max_open: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+            max_open: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn keep_alive_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.keep_alive_timeout_ms)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (value, key) in [
+            (
+                self.header_read_timeout_ms,
+                "BFF_HEADER_READ_TIMEOUT_MS (connections.header_read_timeout_ms)",
+            ),
+            (
+                self.keep_alive_timeout_ms,
+                "BFF_KEEP_ALIVE_TIMEOUT_MS (connections.keep_alive_timeout_ms)",
+            ),
+        ] {
+            check_timeout(value, key)?;
+        }
+        if !(1..=MAX_MAX_CONNECTIONS).contains(&self.max_open) {
+            return Err(ConfigError::Invalid {
+                key: "BFF_MAX_CONNECTIONS (connections.max_open)".into(),
+                reason: format!("must be between 1 and {MAX_MAX_CONNECTIONS}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A connection or body timeout: at least 1 ms, at most an hour.
+fn check_timeout(value_ms: u64, key: &str) -> Result<(), ConfigError> {
+    if (1..=MAX_CONNECTION_TIMEOUT_MS).contains(&value_ms) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        key: key.into(),
+        reason: format!("must be between 1 and {MAX_CONNECTION_TIMEOUT_MS} ms"),
+    })
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -336,6 +438,8 @@ impl Config {
             cors: CorsConfig::default(),
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
+            connections: ConnectionConfig::default(),
             log_format: LogFormat::default(),
             safelist_file: None,
         }
@@ -482,6 +586,22 @@ impl Config {
                 self.request_timeout_ms =
                     parse_value(ENV_REQUEST_TIMEOUT_MS, value, "milliseconds")?;
             }
+            ENV_BODY_READ_TIMEOUT_MS => {
+                self.body_read_timeout_ms =
+                    parse_value(ENV_BODY_READ_TIMEOUT_MS, value, "milliseconds")?;
+            }
+            ENV_HEADER_READ_TIMEOUT_MS => {
+                self.connections.header_read_timeout_ms =
+                    parse_value(ENV_HEADER_READ_TIMEOUT_MS, value, "milliseconds")?;
+            }
+            ENV_KEEP_ALIVE_TIMEOUT_MS => {
+                self.connections.keep_alive_timeout_ms =
+                    parse_value(ENV_KEEP_ALIVE_TIMEOUT_MS, value, "milliseconds")?;
+            }
+            ENV_MAX_CONNECTIONS => {
+                self.connections.max_open =
+                    parse_value(ENV_MAX_CONNECTIONS, value, "a whole number")?;
+            }
             ENV_LOG_FORMAT => {
                 self.log_format = match value.to_ascii_lowercase().as_str() {
                     "text" => LogFormat::Text,
@@ -505,6 +625,11 @@ impl Config {
         self.graphql.validate()?;
         self.rate_limit.validate()?;
         self.cors.validate()?;
+        self.connections.validate()?;
+        check_timeout(
+            self.body_read_timeout_ms,
+            "BFF_BODY_READ_TIMEOUT_MS (body_read_timeout_ms)",
+        )?;
         self.downstream
             .validate()
             .map_err(|invalid| ConfigError::Invalid {
@@ -554,6 +679,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.body_read_timeout_ms)
     }
 }
 

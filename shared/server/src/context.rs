@@ -61,6 +61,15 @@ pub fn downstream_budget(request_timeout: Duration) -> Duration {
 
 const MAX_ANSWER_RESERVE: Duration = Duration::from_millis(100);
 
+/// Starts the request's deadline (set by [`request_context`] on arrival)
+/// again, `budget` from now: the front door calls it once the body is in,
+/// so the time a client takes to send it is not taken from downstream calls.
+pub(crate) fn restart_deadline(extensions: &mut http::Extensions, budget: Duration) {
+    if let Some(context) = extensions.get_mut::<RequestContext>() {
+        context.deadline = Some(tokio::time::Instant::now() + budget);
+    }
+}
+
 /// Middleware: puts a [`RequestContext`] into the request extensions, with
 /// a deadline `budget` from now, and echoes its request id on the response,
 /// so a client can quote it in a bug report. Install it outermost, so every

@@ -28,11 +28,12 @@ pub enum ErrorCode {
     PersistedQueryNotFound,
     PayloadTooLarge,
     RequestTimeout,
+    ClientTimeout,
     InternalServerError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::BadUserInput,
@@ -43,6 +44,7 @@ impl ErrorCode {
         ErrorCode::PersistedQueryNotFound,
         ErrorCode::PayloadTooLarge,
         ErrorCode::RequestTimeout,
+        ErrorCode::ClientTimeout,
         ErrorCode::InternalServerError,
     ];
 
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorCode::ClientTimeout => "CLIENT_TIMEOUT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -80,6 +83,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             // Not 408: that means the client was too slow; here we were.
             ErrorCode::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
+            // The client did not send its request in time.
+            ErrorCode::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,6 +135,9 @@ pub enum BffError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("request did not complete within {timeout_ms} ms")]
     RequestTimeout { timeout_ms: u64 },
+    /// The request body did not arrive in time.
+    #[error("request body did not arrive within {timeout_ms} ms")]
+    ClientTimeout { timeout_ms: u64 },
     /// A bug or an unexpected condition; the detail is logged, never sent.
     #[error("internal server error")]
     Internal(String),
@@ -192,6 +200,7 @@ impl BffError {
             BffError::PersistedQueryNotFound => ErrorCode::PersistedQueryNotFound,
             BffError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             BffError::RequestTimeout { .. } => ErrorCode::RequestTimeout,
+            BffError::ClientTimeout { .. } => ErrorCode::ClientTimeout,
             BffError::Internal(_) => ErrorCode::InternalServerError,
         }
     }
@@ -229,7 +238,8 @@ impl BffError {
     }
 
     /// Headers the status calls for: `WWW-Authenticate` on 401 (RFC 6750),
-    /// `Retry-After` on 429.
+    /// `Retry-After` on 429, `Connection: close` on 408 (RFC 9110: the
+    /// server gave up on this connection; the rest of the body may follow).
     pub fn response_headers(&self) -> Vec<(header::HeaderName, HeaderValue)> {
         match self {
             BffError::Unauthenticated => {
@@ -241,6 +251,9 @@ impl BffError {
             )],
             BffError::RateLimited { retry_after_secs } => {
                 vec![(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs))]
+            }
+            BffError::ClientTimeout { .. } => {
+                vec![(header::CONNECTION, HeaderValue::from_static("close"))]
             }
             _ => Vec::new(),
         }

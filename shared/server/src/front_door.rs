@@ -1,21 +1,24 @@
 //! The layers and routes every BFF puts in front of its own router.
 //!
 //! Outermost first, each request passes: request context (request id,
-//! trace) → tracing → panic guard → CORS → admission, within the
-//! whole-request timeout: body limit → authentication → per-client rate
-//! limit (when configured) → the BFF's routes, plus `/healthz` and
-//! `/readyz`.
+//! trace) → tracing → panic guard → CORS → admission: the whole body read
+//! (bounded by the body limit and the body-read timeout), then within the
+//! whole-request timeout, which starts once the body is in:
+//! authentication → per-client rate limit (when configured) → the BFF's
+//! routes, plus `/healthz` and `/readyz`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, RequestExt, Router};
+use axum::{Json, Router};
 use downstream::{RequestContext, Service};
 use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
@@ -28,9 +31,9 @@ use url::{Host, Url};
 use crate::auth::{JwtVerifier, authenticate_request};
 use crate::config::{Config, RateLimitConfig};
 use crate::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
-use crate::context::{downstream_budget, request_context};
+use crate::context::{downstream_budget, request_context, restart_deadline};
 use crate::error::{BffError, ErrorBody, standard_error_body};
-use crate::graphql::PREFLIGHT_HEADERS;
+use crate::graphql::{PREFLIGHT_HEADERS, graphql_error_response};
 use crate::rate_limit::{ClientRateLimit, RefusalShape};
 
 /// Upper bound on one readiness TCP connect: a healthy service answers a
@@ -45,6 +48,7 @@ const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 pub struct FrontDoor {
     verifier: Arc<JwtVerifier>,
     body_limit_bytes: usize,
+    body_read_timeout: Duration,
     request_timeout: Duration,
     targets: Vec<ReadinessTarget>,
     error_body: ErrorBody,
@@ -83,6 +87,7 @@ impl FrontDoor {
         Self {
             verifier,
             body_limit_bytes: config.body_limit_bytes,
+            body_read_timeout: config.body_read_timeout(),
             request_timeout: config.request_timeout(),
             targets,
             error_body: standard_error_body,
@@ -98,8 +103,9 @@ impl FrontDoor {
         }
     }
 
-    /// The routes are a GraphQL API: a client over its rate limit gets a
-    /// GraphQL error (RATE_LIMITED, `extensions.retryAfterSecs`) rather
+    /// The routes are a GraphQL API: the front door's own errors (413, 408,
+    /// 504, 429 with `extensions.retryAfterSecs`, a masked 500) are GraphQL
+    /// errors `{"errors": [{"message", "extensions": {"code"}}]}` rather
     /// than the REST error body.
     pub fn for_graphql(mut self) -> Self {
         self.graphql = true;
@@ -107,7 +113,7 @@ impl FrontDoor {
     }
 
     /// Shape of the body of the errors the front door itself answers with
-    /// (413, 504); default [`standard_error_body`].
+    /// (413, 408, 504) on REST routes; default [`standard_error_body`].
     pub fn with_error_body(mut self, error_body: ErrorBody) -> Self {
         self.error_body = error_body;
         self
@@ -129,26 +135,22 @@ impl FrontDoor {
         // Before any request, so that no downstream metric is lost.
         crate::metrics::install_prometheus();
         let targets = Arc::new(self.targets);
-        let timeout = Deadline {
-            duration: self.request_timeout,
-            error_body: self.error_body,
-        };
-        let limit = BodyLimit {
-            bytes: self.body_limit_bytes,
-            error_body: self.error_body,
-        };
         let shape = if self.graphql {
             RefusalShape::GraphQl
         } else {
             RefusalShape::Rest(self.error_body)
         };
         let admission = Arc::new(Admission {
-            deadline: timeout,
-            body: limit,
+            shape,
+            body: BodyLimit {
+                bytes: self.body_limit_bytes,
+                read_timeout: self.body_read_timeout,
+            },
+            request_timeout: self.request_timeout,
+            budget: downstream_budget(self.request_timeout),
             verifier: self.verifier,
             rate_limit: ClientRateLimit::new(&self.rate_limit, shape),
         });
-        let error_body = self.error_body;
         let cors = (!self.cors_origins.is_empty()).then(|| cors_layer(self.cors_origins));
         let trace = TraceLayer::new_for_http()
             .make_span_with(|request: &Request| {
@@ -194,7 +196,7 @@ impl FrontDoor {
                         .map(|text| (*text).to_owned())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "a panic without a message".into());
-                    BffError::internal(format!("panic: {detail}")).into_response_with(error_body)
+                    shape.respond(BffError::internal(format!("panic: {detail}")))
                 },
             ))
             // Preflights are answered here, before deadlines, auth and limits.
@@ -274,44 +276,57 @@ async fn connect(url: &Url) -> std::io::Result<()> {
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-struct Deadline {
-    duration: Duration,
-    error_body: ErrorBody,
+impl RefusalShape {
+    /// The response for an error the front door itself answers with.
+    fn respond(self, error: BffError) -> Response {
+        match self {
+            RefusalShape::Rest(body) => error.into_response_with(body),
+            RefusalShape::GraphQl => graphql_error_response(error),
+        }
+    }
 }
 
-/// What a request must pass before the routes, in order, within the
-/// whole-request deadline: the body limit, authentication, the client's
-/// rate. One middleware rather than one each: axum boxes a future and
-/// clones the inner service per middleware per request (~2% of the
+/// What a request must pass before the routes, in order: its whole body
+/// arriving, then within the whole-request deadline authentication and the
+/// client's rate. One middleware rather than one each: axum boxes a future
+/// and clones the inner service per middleware per request (~2% of the
 /// instructions of a dashboard request for the three it replaced).
 struct Admission {
-    deadline: Deadline,
+    shape: RefusalShape,
     body: BodyLimit,
+    request_timeout: Duration,
+    /// What of `request_timeout` downstream calls may use.
+    budget: Duration,
     verifier: Arc<JwtVerifier>,
     rate_limit: Option<ClientRateLimit>,
 }
 
-/// Answers 504 when the request takes longer than the deadline. Dropping the
-/// inner future cancels whatever it was waiting on, downstream calls included.
+/// Reads the body, then runs the rest within the request deadline: 504 past
+/// it. Dropping the inner future cancels whatever it was waiting on,
+/// downstream calls included.
 async fn admit(State(admission): State<Arc<Admission>>, request: Request, next: Next) -> Response {
-    let deadline = admission.deadline;
-    match tokio::time::timeout(deadline.duration, admission.pass(request, next)).await {
+    // The body first, on its own clock: a client's slow uplink is a 408 for
+    // that client, and must not eat the time the BFF needs downstream.
+    let mut request = match admission.body.read(request).await {
+        Ok(request) => request,
+        Err(error) => return admission.shape.respond(error),
+    };
+    restart_deadline(request.extensions_mut(), admission.budget);
+    let timeout = admission.request_timeout;
+    match tokio::time::timeout(timeout, admission.pass(request, next)).await {
         Ok(response) => response,
-        Err(_elapsed) => BffError::RequestTimeout {
-            timeout_ms: u64::try_from(deadline.duration.as_millis()).unwrap_or(u64::MAX),
-        }
-        .into_response_with(deadline.error_body),
+        Err(_elapsed) => admission.shape.respond(BffError::RequestTimeout {
+            timeout_ms: millis(timeout),
+        }),
     }
 }
 
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Admission {
-    async fn pass(&self, request: Request, next: Next) -> Response {
-        let limit = self.body;
-        if limit.declared_too_large(&request) {
-            return limit.too_large();
-        }
-        let mut request = limit.apply(request);
+    async fn pass(&self, mut request: Request, next: Next) -> Response {
         authenticate_request(&self.verifier, &mut request).await;
         if let Some(refusal) = self
             .rate_limit
@@ -320,24 +335,57 @@ impl Admission {
         {
             return refusal;
         }
-        limit.check_answer(next.run(request).await)
+        next.run(request).await
     }
 }
 
-/// Refuses bodies over the limit with 413: at once when `Content-Length`
-/// says so, otherwise when reading the body crosses the limit.
+/// The body limit and the time a client has to send its body.
 #[derive(Clone, Copy)]
 struct BodyLimit {
     bytes: usize,
-    error_body: ErrorBody,
+    read_timeout: Duration,
 }
 
 impl BodyLimit {
-    fn too_large(self) -> Response {
-        BffError::PayloadTooLarge {
+    /// The request with its whole body read into memory: 413 at once when
+    /// `Content-Length` is over the limit, or as soon as the bytes read
+    /// (chunked too) cross it; 408 when the body takes longer than the
+    /// read timeout. Handlers and extractors then read it from memory.
+    async fn read(self, mut request: Request) -> Result<Request, BffError> {
+        let too_large = BffError::PayloadTooLarge {
             limit_bytes: self.bytes,
+        };
+        if self.declared_too_large(&request) {
+            return Err(too_large);
         }
-        .into_response_with(self.error_body)
+        // Axum's extractors (Bytes, Json, ...) apply this instead of their
+        // 2 MiB default: a body within our limit must pass them.
+        DefaultBodyLimit::max(self.bytes).apply(&mut request);
+        if request.body().is_end_stream() {
+            // GET and friends: nothing to wait for.
+            return Ok(request);
+        }
+        let (parts, body) = request.into_parts();
+        let read = Limited::new(body, self.bytes).collect();
+        let bytes = match tokio::time::timeout(self.read_timeout, read).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large);
+            }
+            Ok(Err(error)) => {
+                // Broken chunked framing, or the client went away.
+                tracing::debug!(%error, "cannot read the request body");
+                return Err(BffError::BadUserInput(
+                    "the request body could not be read".into(),
+                ));
+            }
+            Err(_elapsed) => {
+                return Err(BffError::ClientTimeout {
+                    timeout_ms: millis(self.read_timeout),
+                });
+            }
+        };
+        Ok(Request::from_parts(parts, Body::from(bytes)))
     }
 
     fn declared_too_large(self, request: &Request) -> bool {
@@ -347,26 +395,5 @@ impl BodyLimit {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
         declared.is_some_and(|length| length > self.bytes as u64)
-    }
-
-    /// The request with its body limited: sets the limit axum's extractors
-    /// (Bytes, Json, ...) apply, replacing their 2 MiB default, and wraps
-    /// the body so that any other reader of a chunked body hits it too.
-    fn apply(self, mut request: Request) -> Request {
-        DefaultBodyLimit::max(self.bytes).apply(&mut request);
-        request.with_limited_body()
-    }
-
-    /// An extractor that hit the limit answers 413 in plain text; the client
-    /// gets the same JSON error as for a declared length.
-    fn check_answer(self, response: Response) -> Response {
-        let is_json = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-        if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-            return self.too_large();
-        }
-        response
     }
 }

@@ -1,7 +1,8 @@
 //! What every BFF process does at its front door: configuration, bearer-token
 //! authentication, request ids and traces, body and time limits, request
-//! logging, health and readiness, the one error contract, and serving with
-//! graceful shutdown.
+//! logging, health and readiness, the one error contract, and serving
+//! (header-read and keep-alive timeouts, a cap on open connections, graceful
+//! shutdown).
 //!
 //! A BFF's `main` is then:
 //!
@@ -25,7 +26,7 @@ mod run;
 mod serve;
 
 pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
-pub use config::{Config, ConfigError, Defaults, LogFormat, Profile};
+pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode};
 pub use front_door::{FrontDoor, READINESS_CONNECT_TIMEOUT, front_door};
@@ -36,5 +37,6 @@ pub use run::{StartError, run};
 /// spent ~40% of the BFF's CPU in the benchmark profile (BENCHMARKS.md).
 pub use mimalloc::MiMalloc as Allocator;
 pub use serve::{
-    SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_shutdown, shutdown_signal,
+    SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_config,
+    serve_with_shutdown, shutdown_signal,
 };

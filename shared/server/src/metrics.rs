@@ -1,6 +1,13 @@
 //! `GET /metrics`: the process's metrics (the downstream crate's calls,
-//! retries, breakers and caches; see `downstream::telemetry`) in the
-//! Prometheus text format.
+//! retries, breakers and caches; see `downstream::telemetry`; and the
+//! front door's client connections, below) in the Prometheus text format.
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `http_connections_open` (gauge) | — |
+//! | `http_connections_refused_total` (over `connections.max_open`) | — |
+//! | `http_connections_timed_out_total` | `timeout` = `header_read` / `keep_alive` |
+//! | `http_accept_errors_total` (e.g. out of file descriptors) | — |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,6 +23,11 @@ const CALL_DURATION_BUCKETS: [f64; 12] = [
 ];
 /// How often histogram samples are folded into their buckets between scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+pub const CONNECTIONS_OPEN: &str = "http_connections_open";
+pub const CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
+pub const CONNECTIONS_TIMED_OUT: &str = "http_connections_timed_out_total";
+pub const ACCEPT_ERRORS: &str = "http_accept_errors_total";
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -37,6 +49,7 @@ pub fn install_prometheus() -> Option<&'static PrometheusHandle> {
                 return None;
             }
             downstream::describe_metrics();
+            describe_metrics();
             let upkeep = handle.clone();
             let spawned = std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -52,6 +65,23 @@ pub fn install_prometheus() -> Option<&'static PrometheusHandle> {
             Some(handle)
         })
         .as_ref()
+}
+
+/// Help texts of the front door's own metrics.
+fn describe_metrics() {
+    metrics::describe_gauge!(CONNECTIONS_OPEN, "Client connections open now.");
+    metrics::describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Client connections closed on accept because connections.max_open were open."
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_TIMED_OUT,
+        "Client connections closed waiting for a request head: header_read (too slow to send it) or keep_alive (idle too long)."
+    );
+    metrics::describe_counter!(
+        ACCEPT_ERRORS,
+        "Failed accepts other than clients that went away (e.g. out of file descriptors); each pauses accepting briefly."
+    );
 }
 
 /// `GET /metrics`

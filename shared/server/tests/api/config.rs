@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use bff_server::config::{ConfigError, DEFAULT_BODY_LIMIT_BYTES, JwtConfig, RateLimitConfig};
-use bff_server::{Config, LogFormat, Profile};
+use bff_server::{Config, ConnectionConfig, LogFormat, Profile};
 use downstream::{DownstreamConfig, Service};
 
 use crate::helpers::{SECRET, TempFile, defaults, env};
@@ -54,6 +54,15 @@ fn defaults_need_only_a_secret() {
     assert_eq!(config.body_limit_bytes, 1024 * 1024);
     assert_eq!(config.body_limit_bytes, DEFAULT_BODY_LIMIT_BYTES);
     assert_eq!(config.request_timeout_ms, 2000);
+    assert_eq!(config.body_read_timeout_ms, 10_000);
+    assert_eq!(
+        config.connections,
+        ConnectionConfig {
+            header_read_timeout_ms: 10_000,
+            keep_alive_timeout_ms: 75_000,
+            max_open: 4096,
+        }
+    );
     assert_eq!(config.log_format, LogFormat::Text);
     assert_eq!(config.safelist_file, None);
 }
@@ -89,6 +98,10 @@ fn every_variable_is_applied() {
         ("BFF_RATE_LIMIT_BURST", "100"),
         ("BFF_BODY_LIMIT_BYTES", "4096"),
         ("BFF_REQUEST_TIMEOUT_MS", "3000"),
+        ("BFF_BODY_READ_TIMEOUT_MS", "4000"),
+        ("BFF_HEADER_READ_TIMEOUT_MS", "5000"),
+        ("BFF_KEEP_ALIVE_TIMEOUT_MS", "30000"),
+        ("BFF_MAX_CONNECTIONS", "100"),
         ("BFF_LOG_FORMAT", "json"),
         ("BFF_SAFELIST_FILE", "/etc/bff/safelist.json"),
     ])
@@ -120,6 +133,15 @@ fn every_variable_is_applied() {
     assert!(config.rate_limit.is_enabled());
     assert_eq!(config.body_limit_bytes, 4096);
     assert_eq!(config.request_timeout_ms, 3000);
+    assert_eq!(config.body_read_timeout_ms, 4000);
+    assert_eq!(
+        config.connections,
+        ConnectionConfig {
+            header_read_timeout_ms: 5000,
+            keep_alive_timeout_ms: 30_000,
+            max_open: 100,
+        }
+    );
     assert_eq!(config.log_format, LogFormat::Json);
     assert_eq!(
         config.safelist_file,
@@ -357,6 +379,63 @@ fn zero_deadlines_and_limits_are_refused() {
         let message = load_err(&[("BFF_JWT_SECRET", SECRET), (var, "0")]);
         assert!(message.contains(var), "{message}");
         assert!(message.contains("greater than 0"), "{message}");
+    }
+}
+
+#[test]
+fn connection_settings_come_from_the_file_and_the_environment() {
+    let file = TempFile::new(
+        r#"
+body_read_timeout_ms = 2500
+
+[connections]
+header_read_timeout_ms = 3000
+keep_alive_timeout_ms = 20000
+max_open = 64
+"#,
+    );
+    let config = load(&[
+        ("BFF_CONFIG_FILE", file.path_str()),
+        ("BFF_JWT_SECRET", SECRET),
+        ("BFF_MAX_CONNECTIONS", "128"),
+    ])
+    .unwrap();
+    assert_eq!(config.body_read_timeout_ms, 2500);
+    assert_eq!(config.connections.header_read_timeout_ms, 3000);
+    assert_eq!(config.connections.keep_alive_timeout_ms, 20_000);
+    assert_eq!(config.connections.max_open, 128);
+
+    let typo = TempFile::new("[connections]\nmax_conections = 10\n");
+    let message = load_err(&[
+        ("BFF_CONFIG_FILE", typo.path_str()),
+        ("BFF_JWT_SECRET", SECRET),
+    ]);
+    assert!(message.contains("max_conections"), "{message}");
+}
+
+#[test]
+fn zero_or_absurd_connection_settings_are_refused() {
+    for (var, value) in [
+        ("BFF_BODY_READ_TIMEOUT_MS", "0"),
+        ("BFF_HEADER_READ_TIMEOUT_MS", "0"),
+        ("BFF_KEEP_ALIVE_TIMEOUT_MS", "0"),
+        ("BFF_MAX_CONNECTIONS", "0"),
+        // Longer than an hour: a typo, and sockets held practically forever.
+        ("BFF_BODY_READ_TIMEOUT_MS", "3600001"),
+        ("BFF_HEADER_READ_TIMEOUT_MS", "18446744073709551615"),
+        ("BFF_KEEP_ALIVE_TIMEOUT_MS", "86400000"),
+        ("BFF_MAX_CONNECTIONS", "100000000"),
+    ] {
+        let message = load_err(&[("BFF_JWT_SECRET", SECRET), (var, value)]);
+        assert!(message.contains(var), "{var}={value}: {message}");
+        assert!(message.contains("must be between 1 and"), "{message}");
+    }
+    for (var, value) in [
+        ("BFF_MAX_CONNECTIONS", "-1"),
+        ("BFF_KEEP_ALIVE_TIMEOUT_MS", "75s"),
+    ] {
+        let message = load_err(&[("BFF_JWT_SECRET", SECRET), (var, value)]);
+        assert!(message.contains(&format!("`{value}`")), "{message}");
     }
 }
 

@@ -122,6 +122,12 @@ fn cases() -> Vec<(BffError, StatusCode, &'static str, &'static str)> {
             "request did not complete within 2000 ms",
         ),
         (
+            BffError::ClientTimeout { timeout_ms: 10_000 },
+            StatusCode::REQUEST_TIMEOUT,
+            "CLIENT_TIMEOUT",
+            "request body did not arrive within 10000 ms",
+        ),
+        (
             BffError::internal("db pool exhausted at 10.1.2.3"),
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL_SERVER_ERROR",
@@ -194,6 +200,8 @@ async fn status_specific_headers_are_set() {
         invalid.headers()["www-authenticate"],
         "Bearer error=\"invalid_token\""
     );
+    let slow_client = BffError::ClientTimeout { timeout_ms: 10 }.into_response();
+    assert_eq!(slow_client.headers()["connection"], "close");
 }
 
 #[tokio::test]

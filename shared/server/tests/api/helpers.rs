@@ -10,8 +10,8 @@ use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bff_server::{
-    Authentication, BffError, Config, Defaults, FrontDoor, JwtVerifier, RequestCtx, ServeError,
-    serve_with_shutdown,
+    Authentication, BffError, Config, ConnectionConfig, Defaults, FrontDoor, JwtVerifier,
+    RequestCtx, ServeError, serve_with_config,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -96,12 +96,25 @@ impl TestServer {
 }
 
 pub(crate) async fn spawn(router: Router) -> TestServer {
+    spawn_with_connections(router, ConnectionConfig::default()).await
+}
+
+/// `router` served with these connection settings.
+pub(crate) async fn spawn_with_connections(
+    router: Router,
+    connections: ConnectionConfig,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shutdown, signal) = oneshot::channel::<()>();
-    let handle = tokio::spawn(serve_with_shutdown(listener, router, async move {
-        let _ = signal.await;
-    }));
+    let handle = tokio::spawn(serve_with_config(
+        listener,
+        router,
+        connections,
+        async move {
+            let _ = signal.await;
+        },
+    ));
     TestServer {
         addr,
         client: reqwest::Client::new(),
@@ -181,5 +194,136 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The value of one series on `/metrics` (e.g.
+/// `http_connections_timed_out_total{timeout="header_read"}`); 0 when not
+/// recorded yet. The recorder is global: every server of this test binary
+/// counts into it, so compare with `>=`.
+pub(crate) async fn metric(series: &str) -> f64 {
+    let server =
+        spawn(FrontDoor::new(&test_config(), verifier(&test_config())).wrap(Router::new())).await;
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// Speaking HTTP/1.x by hand over a real socket, for what a well-behaved
+/// client (reqwest) never does: stall, leave headers out, trickle a body.
+pub(crate) mod raw {
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Upper bound on anything the server should do promptly.
+    pub(crate) const PROMPTLY: Duration = Duration::from_secs(5);
+
+    pub(crate) struct RawResponse {
+        pub(crate) status: u16,
+        pub(crate) head: String,
+        pub(crate) body: String,
+    }
+
+    impl RawResponse {
+        pub(crate) fn header(&self, name: &str) -> Option<&str> {
+            self.head.lines().skip(1).find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name).then(|| value.trim())
+            })
+        }
+
+        pub(crate) fn json(&self) -> Value {
+            serde_json::from_str(&self.body)
+                .unwrap_or_else(|error| panic!("{error}: {}\n{}", self.head, self.body))
+        }
+    }
+
+    pub(crate) async fn connect(addr: std::net::SocketAddr) -> TcpStream {
+        TcpStream::connect(addr).await.unwrap()
+    }
+
+    pub(crate) async fn send(stream: &mut TcpStream, bytes: &str) {
+        stream.write_all(bytes.as_bytes()).await.unwrap();
+    }
+
+    /// One response (the head, then as many body bytes as Content-Length
+    /// says, or up to the close), within [`PROMPTLY`].
+    pub(crate) async fn read_response(stream: &mut TcpStream) -> RawResponse {
+        tokio::time::timeout(PROMPTLY, read_response_now(stream))
+            .await
+            .expect("a response within 5 s")
+    }
+
+    async fn read_response_now(stream: &mut TcpStream) -> RawResponse {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 8192];
+        let head_end = loop {
+            if let Some(at) = bytes.windows(4).position(|window| window == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let read = stream.read(&mut buf).await.unwrap();
+            assert!(
+                read > 0,
+                "closed before a whole head: {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            bytes.extend_from_slice(&buf[..read]);
+        };
+        let head = String::from_utf8(bytes[..head_end].to_vec()).unwrap();
+        let mut response = RawResponse {
+            status: head[9..12].parse().unwrap(),
+            head,
+            body: String::new(),
+        };
+        // No body after these, whatever the headers say.
+        let length = if matches!(response.status, 101 | 204 | 304) {
+            Some(0)
+        } else {
+            response
+                .header("content-length")
+                .map(|length| length.parse::<usize>().unwrap())
+        };
+        let mut body = bytes[head_end..].to_vec();
+        while length.is_none_or(|length| body.len() < length) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => body.extend_from_slice(&buf[..read]),
+            }
+        }
+        response.body = String::from_utf8(body).unwrap();
+        response
+    }
+
+    /// Whether the server closes the connection within `limit` (reading and
+    /// dropping whatever it sends first); a reset counts as closed.
+    pub(crate) async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+        let mut buf = [0u8; 8192];
+        tokio::time::timeout(limit, async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// `GET path` on a kept-alive connection.
+    pub(crate) fn get(path: &str) -> String {
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
     }
 }

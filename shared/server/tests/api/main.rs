@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod body;
 mod config;
+mod connections;
 mod context;
 mod csrf;
 mod eager;
