@@ -18,7 +18,7 @@ pub fn compact_error_body(code: ErrorCode, message: &str) -> Value {
 
 /// The response for `error`: standard status and headers, compact body.
 /// Always JSON, whatever the client asked for: the front door's own errors
-/// (413, 504) cannot negotiate, and one error encoding is simpler for a
+/// (408, 413, 504) cannot negotiate, and one error encoding is simpler for a
 /// device than two.
 pub fn error_response(error: BffError) -> Response {
     error.into_response_with(compact_error_body)
