@@ -14,8 +14,8 @@ use futures::future::{BoxFuture, Shared};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
@@ -354,8 +354,6 @@ impl<'a> Call<'a> {
         } else {
             0
         };
-        let mut request = self.request(ctx)?;
-        endpoint.retry.record_call();
         let mut retries = 0;
         loop {
             let try_timeout = endpoint
@@ -368,12 +366,23 @@ impl<'a> Call<'a> {
                 telemetry::call(service, telemetry::Outcome::Timeout, None);
                 return Err(DownstreamError::Timeout { service });
             }
+            // Built before the breaker is asked: a request that cannot be
+            // sent must take no permit (it would be recorded as a success).
+            let request = self.request(ctx)?;
+            if retries == 0 {
+                endpoint.retry.record_call();
+            }
             let Some(permit) = endpoint.breaker.try_acquire() else {
                 telemetry::call(service, telemetry::Outcome::CircuitOpen, None);
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
-            let (outcome, retry_after) = match self.try_once(ctx, request, try_timeout).await {
+            // The request moves into hyper's (boxed) future here rather than
+            // through `try_once`'s arguments, which would keep copies of it
+            // in every enclosing future (+6% instructions per dashboard,
+            // mostly moving those futures).
+            let sent = endpoint.http.request(request);
+            let (outcome, retry_after) = match self.try_once(ctx, sent, try_timeout).await {
                 Ok(body) => (Ok(body), None),
                 Err(failure) => (Err(failure.error), failure.retry_after),
             };
@@ -409,7 +418,6 @@ impl<'a> Call<'a> {
             telemetry::retry(service, true);
             tracing::debug!(%service, route, retry = retries, ?wait, %error, "retrying");
             tokio::time::sleep(wait).await;
-            request = self.request(ctx)?;
         }
     }
 
@@ -417,12 +425,12 @@ impl<'a> Call<'a> {
     async fn try_once(
         &self,
         ctx: &RequestContext,
-        request: http::Request<Full<Bytes>>,
+        sent: ResponseFuture,
         timeout: Duration,
     ) -> Result<Bytes, TryFailure> {
         let service = self.endpoint.service;
         let started = Instant::now();
-        let outcome = tokio::time::timeout(timeout, self.exchange(ctx, request)).await;
+        let outcome = tokio::time::timeout(timeout, self.exchange(ctx, sent)).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         match outcome {
             Ok(answer) => answer,
@@ -433,17 +441,15 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Sends the request and reads the answer.
+    /// Waits for the answer to the sent request and reads it.
     async fn exchange(
         &self,
         ctx: &RequestContext,
-        request: http::Request<Full<Bytes>>,
+        sent: ResponseFuture,
     ) -> Result<Bytes, TryFailure> {
         let endpoint = self.endpoint;
         let (service, route) = (endpoint.service, self.route);
-        let response = endpoint
-            .http
-            .request(request)
+        let response = sent
             .await
             .map_err(|error| map_transport_error(service, route, &error))?;
         let status = response.status();
