@@ -16,8 +16,8 @@ use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::{Config, ConfigError};
 use bff_server::error::BffError;
 use bff_server::graphql::{
-    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, respond,
-    unreadable_request,
+    GraphQlEndpoint, SchemaOptions, graphql_error_response, person_or_anonymous, prevent_csrf,
+    respond, unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
@@ -62,9 +62,11 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     };
     let dev = config.profile.is_dev();
     let state = AppState {
-        graphql: schema::limits(dev)
-            .endpoint(schema::builder, dev)?
-            .with_limits(config.graphql),
+        graphql: SchemaOptions { introspection: dev }.endpoint(
+            schema::builder,
+            dev,
+            config.graphql,
+        )?,
         downstream: Arc::new(Downstream::new(&config.downstream, http)),
         persisted,
     };

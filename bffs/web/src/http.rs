@@ -13,13 +13,13 @@ use axum::{Extension, Router};
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
 use bff_server::graphql::{
-    GraphQlEndpoint, graphql_error_response, person_or_anonymous, prevent_csrf, respond,
-    unreadable_request,
+    GraphQlEndpoint, SchemaOptions, graphql_error_response, person_or_anonymous, prevent_csrf,
+    respond, unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
 
-use crate::schema::{self, EagerQuery, MutationRoot, QueryRoot, RequestScope};
+use crate::schema::{self, MutationRoot, QueryRoot, RequestScope};
 
 struct AppState {
     graphql: GraphQlEndpoint<QueryRoot, MutationRoot, async_graphql::EmptySubscription>,
@@ -32,10 +32,11 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
     let dev = config.profile.is_dev();
     let state = AppState {
-        graphql: schema::limits(dev)
-            .endpoint(schema::builder, dev)?
-            .with_limits(config.graphql)
-            .with_eager_roots(Arc::new(EagerQuery)),
+        graphql: SchemaOptions { introspection: dev }.endpoint(
+            schema::builder,
+            dev,
+            config.graphql,
+        )?,
         downstream: Arc::new(Downstream::new(&config.downstream, http)),
     };
     let routes = Router::new()

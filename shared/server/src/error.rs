@@ -304,8 +304,9 @@ impl async_graphql::ErrorExtensions for BffError {
     /// A GraphQL error with `extensions.code` (and `retryAfterSecs` when rate
     /// limited). async-graphql's blanket `From<T: Display>` already turns a
     /// `BffError` into an error with the right message but no code; the
-    /// `graphql::ErrorCodes` schema extension adds the code to those, so `?`
-    /// works in resolvers. This is for code that builds errors by hand.
+    /// endpoint adds the code to those after execution
+    /// (`graphql::apply_error_codes`), so `?` works in resolvers. This is
+    /// for code that builds errors by hand.
     fn extend(&self) -> async_graphql::Error {
         self.log();
         let code = self.code();

@@ -10,28 +10,15 @@ mod query;
 use async_graphql::context::SelectionField;
 use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
 pub use bff_server::graphql::RequestScope;
-use bff_server::graphql::{SchemaLimits, selected_fields};
+use bff_server::graphql::SchemaOptions;
 
 pub use query::QueryRoot;
 
 pub type MobileSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
 
-/// Limits for a shallow contract: the deepest path is dashboard →
-/// recentOrders → field, and a page of 20 cards costs ~140.
-const MAX_DEPTH: usize = 10;
-const MAX_COMPLEXITY: usize = 500;
-
 /// `introspection`: let tools (GraphiQL, codegen) read the schema; off in production.
 pub fn build_schema(introspection: bool) -> MobileSchema {
-    limits(introspection).finish(builder())
-}
-
-pub(crate) fn limits(introspection: bool) -> SchemaLimits {
-    SchemaLimits {
-        introspection,
-        max_depth: MAX_DEPTH,
-        max_complexity: MAX_COMPLEXITY,
-    }
+    SchemaOptions { introspection }.finish(builder())
 }
 
 pub(crate) fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
@@ -43,11 +30,9 @@ pub fn sdl() -> String {
     build_schema(false).sdl()
 }
 
-/// The names of the sub-fields of `field` the client selected (see
-/// [`selected_fields`]).
+/// The names of the sub-fields of `field` the client selected, fragments
+/// looked through (async-graphql has already dropped what `@skip` and
+/// `@include` leave out).
 pub(crate) fn selected<'a>(field: &SelectionField<'a>) -> Vec<&'a str> {
-    selected_fields(field)
-        .iter()
-        .map(|child| child.name())
-        .collect()
+    field.selection_set().map(|child| child.name()).collect()
 }

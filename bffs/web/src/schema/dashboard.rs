@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use async_graphql::context::SelectionField;
 use async_graphql::{Object, Result};
-use bff_server::graphql::eager::{Eager, EagerField, EagerObject, JsonWriter};
 use downstream::models;
 use downstream::{DownstreamError, IdMap};
 use futures::future::{OptionFuture, join4};
@@ -45,9 +45,11 @@ struct Selection {
 }
 
 impl Selection {
-    fn of(field: &EagerField<'_>) -> Self {
+    /// Read ahead from the `dashboard` field (fragments looked through;
+    /// async-graphql has already dropped what `@skip`/`@include` leave out).
+    fn of(field: &SelectionField<'_>) -> Self {
         let mut selection = Selection::default();
-        for part in field.selected() {
+        for part in field.selection_set() {
             match part.name() {
                 "user" => selection.user = true,
                 "analytics" => selection.analytics = true,
@@ -68,28 +70,39 @@ impl Selection {
     }
 }
 
-/// The field's `first` argument; `None` when it is out of range: the
+/// The field's `first` argument (variables resolved; `default`, the
+/// resolver's own, when not given); `None` when it is out of range: the
 /// field's own resolver reports that as BAD_USER_INPUT, and refused input
 /// must cost no downstream call.
-fn first_argument(field: &EagerField<'_>, default: i32) -> Option<u32> {
-    let first = field.argument("first", || default).unwrap_or(default);
+fn first_argument(field: &SelectionField<'_>, default: i32) -> Option<u32> {
+    let arguments = field.arguments().ok()?;
+    let first = match arguments.iter().find(|(name, _)| name.as_str() == "first") {
+        Some((_, value)) => match value {
+            async_graphql::Value::Number(number) => i32::try_from(number.as_i64()?).ok()?,
+            _ => return None,
+        },
+        None => default,
+    };
     list_size(first, MAX_LIST).ok()
 }
 
-fn has_path(field: &EagerField<'_>, path: &[&str]) -> bool {
+fn has_path(field: &SelectionField<'_>, path: &[&str]) -> bool {
     let Some((head, rest)) = path.split_first() else {
         return true;
     };
     field
-        .selected()
-        .iter()
-        .any(|child| child.name() == *head && has_path(child, rest))
+        .selection_set()
+        .any(|child| child.name() == *head && has_path(&child, rest))
 }
 
 impl WebDashboard {
     /// Loads what `field` (a `dashboard` field) selects.
-    pub(crate) async fn load(scope: &RequestScope, field: EagerField<'_>, user_id: &str) -> Self {
-        let selection = Selection::of(&field);
+    pub(crate) async fn load(
+        scope: &RequestScope,
+        field: &SelectionField<'_>,
+        user_id: &str,
+    ) -> Self {
+        let selection = Selection::of(field);
         let downstream = &scope.downstream;
         let rc = &scope.ctx;
 
@@ -157,48 +170,6 @@ impl WebDashboard {
     }
 }
 
-/// A part fetched without error (`None`: not fetched, or failed: the derived
-/// resolver reports which).
-fn fetched_ok<T>(part: &Part<T>) -> Option<&T> {
-    part.as_ref()?.as_ref().ok()
-}
-
-/// Everything prefetched and fine: the whole dashboard is answered without a
-/// future per field. A failed part, a bad `first` or anything else unusual
-/// takes the derived resolvers below, which report it.
-impl EagerObject for WebDashboard {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        match field.name() {
-            "user" => field.nested(&UserProfile(Arc::clone(fetched_ok(&self.user)?)), out),
-            "orders" => {
-                let first = field.argument("first", || DEFAULT_ORDERS)?;
-                let first = usize::try_from(list_size(first, MAX_LIST).ok()?).ok()?;
-                let orders = fetched_ok(&self.orders)?.iter().take(first);
-                let products = &self.products;
-                field.nested_list(
-                    orders.map(|order| Order::new(Arc::clone(order), products.clone())),
-                    out,
-                )
-            }
-            "recommendations" => {
-                let first = field.argument("first", || DEFAULT_RECOMMENDATIONS)?;
-                let first = usize::try_from(list_size(first, MAX_LIST).ok()?).ok()?;
-                let recommendations = fetched_ok(&self.recommendations)?;
-                let products = match &self.products {
-                    Some(products) => Some(products.as_ref().ok()?),
-                    None => None,
-                };
-                field.nested_list(recommended(recommendations, products).take(first), out)
-            }
-            "analytics" => {
-                let analytics = UserAnalytics(Arc::clone(fetched_ok(&self.analytics)?));
-                field.nested(&analytics, out)
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The recommendations to show, with their products when those were fetched;
 /// a recommended product the catalogue no longer has is dropped.
 fn recommended<'a>(
@@ -241,36 +212,36 @@ impl WebDashboard {
     /// order service fails.
     async fn orders(
         &self,
-        #[graphql(default = 10)] first: i32,
-    ) -> Result<Option<Eager<Vec<Order>>>> {
+        #[graphql(default_with = "DEFAULT_ORDERS")] first: i32,
+    ) -> Result<Option<Vec<Order>>> {
         let first = list_size(first, MAX_LIST)? as usize;
         let orders = fetched(&self.orders)?;
-        Ok(Some(Eager(
+        Ok(Some(
             orders
                 .into_iter()
                 .take(first)
                 .map(|order| Order::new(order, self.products.clone()))
                 .collect(),
-        )))
+        ))
     }
 
     /// Products picked for the viewer. Null, with an error, when the
     /// recommendation service (or, for their products, the product service) fails.
     async fn recommendations(
         &self,
-        #[graphql(default = 10)] first: i32,
-    ) -> Result<Option<Eager<Vec<Recommendation>>>> {
+        #[graphql(default_with = "DEFAULT_RECOMMENDATIONS")] first: i32,
+    ) -> Result<Option<Vec<Recommendation>>> {
         let first = list_size(first, MAX_LIST)? as usize;
         let recommendations = fetched(&self.recommendations)?;
         let products = match &self.products {
             Some(products) => Some(products.clone()?),
             None => None,
         };
-        Ok(Some(Eager(
+        Ok(Some(
             recommended(&recommendations, products.as_ref())
                 .take(first)
                 .collect(),
-        )))
+        ))
     }
 
     /// Spending and habits. Null, with an error, when the user service fails.
@@ -303,32 +274,6 @@ impl Recommendation {
     /// Why it was recommended, when the service says.
     async fn reason(&self) -> Option<&str> {
         self.recommendation.reason.as_deref()
-    }
-}
-
-impl EagerObject for UserAnalytics {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        let analytics = &self.0;
-        match field.name() {
-            "totalSpent" => field.nested(&self.total_spent_money(), out)?,
-            "ordersThisMonth" => out.int(analytics.orders_this_month),
-            "favoriteCategories" => out.strings(&analytics.favorite_categories),
-            _ => return None,
-        }
-        Some(())
-    }
-}
-
-impl EagerObject for Recommendation {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        let recommendation = &self.recommendation;
-        match field.name() {
-            "product" => field.nested(&Product(Arc::clone(self.product.as_ref()?)), out)?,
-            "score" => out.float(recommendation.score),
-            "reason" => out.optional_string(recommendation.reason.as_deref()),
-            _ => return None,
-        }
-        Some(())
     }
 }
 

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use bff_server::error::BffError;
 pub use bff_server::graphql::RequestScope;
-use bff_server::graphql::SchemaLimits;
+use bff_server::graphql::SchemaOptions;
 use downstream::{DownstreamError, IdMap, models};
 
 pub use mutation::MutationRoot;
-pub use query::{EagerQuery, QueryRoot};
+pub use query::QueryRoot;
 
 use self::product::Product;
 
@@ -28,20 +28,9 @@ pub type WebSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// Products fetched ahead of their resolvers, shared by every field that shows them.
 pub(crate) type ProductMap = Result<Arc<IdMap<Arc<models::Product>>>, DownstreamError>;
 
-const MAX_DEPTH: usize = 12;
-const MAX_COMPLEXITY: usize = 2_000;
-
 /// `introspection`: let tools (GraphiQL, codegen) read the schema; off in production.
 pub fn build_schema(introspection: bool) -> WebSchema {
-    limits(introspection).finish(builder())
-}
-
-pub(crate) fn limits(introspection: bool) -> SchemaLimits {
-    SchemaLimits {
-        introspection,
-        max_depth: MAX_DEPTH,
-        max_complexity: MAX_COMPLEXITY,
-    }
+    SchemaOptions { introspection }.finish(builder())
 }
 
 pub(crate) fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {

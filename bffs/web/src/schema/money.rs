@@ -1,7 +1,6 @@
 use std::borrow::Cow;
 
 use async_graphql::Object;
-use bff_server::graphql::eager::{EagerField, EagerObject, JsonWriter};
 
 /// An amount of money in minor units of its currency.
 pub(crate) struct Money {
@@ -47,19 +46,5 @@ impl Money {
 impl Money {
     fn formatted_amount(&self) -> String {
         shaping::format_money(self.amount_cents, &self.currency)
-    }
-}
-
-impl EagerObject for Money {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        match field.name() {
-            "amountCents" => out.int(self.amount_cents),
-            "currency" => out.string(&self.currency),
-            "formatted" => out.string_with(|formatted| {
-                shaping::push_money(formatted, self.amount_cents, &self.currency);
-            }),
-            _ => return None,
-        }
-        Some(())
     }
 }

@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object, Result, ScalarType};
-use bff_server::graphql::eager::{self, EagerField, EagerObject, JsonWriter};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use downstream::models;
 
 use super::money::Money;
@@ -83,24 +82,6 @@ impl Order {
     }
 }
 
-impl EagerObject for Order {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        let order = &self.order;
-        match field.name() {
-            "id" => out.string(&order.id),
-            "status" => eager::enum_value(OrderStatus::from(order.status), out),
-            "total" => field.nested(&self.total_money(), out)?,
-            "date" => out.string_with(|date| shaping::push_long_date(date, &order.created_at)),
-            "placedAt" => out.value(&order.created_at.to_value()),
-            "itemsCount" => out.int(self.units()),
-            "trackingNumber" => out.optional_string(order.tracking_number.as_deref()),
-            "items" => field.nested_list(self.line_iter(), out)?,
-            _ => return None,
-        }
-        Some(())
-    }
-}
-
 /// One line of an order.
 pub(crate) struct OrderItem {
     order: Arc<models::Order>,
@@ -145,25 +126,6 @@ impl OrderItem {
 impl OrderItem {
     fn unit_money(&self) -> Money {
         Money::new(self.item().unit_price_cents, &self.order.currency)
-    }
-}
-
-/// Eager only with the products fetched ahead: loading one, or a product
-/// round that failed (null with an error), takes the derived path.
-impl EagerObject for OrderItem {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        match field.name() {
-            "product" => {
-                let products = self.products.as_ref()?.as_ref().ok()?;
-                // A product the catalogue no longer has is null.
-                let product = products.get(self.item().product_id.as_str());
-                field.nested(&product.map(|product| Product(Arc::clone(product))), out)?;
-            }
-            "quantity" => out.int(self.item().quantity),
-            "unitPrice" => field.nested(&self.unit_money(), out)?,
-            _ => return None,
-        }
-        Some(())
     }
 }
 

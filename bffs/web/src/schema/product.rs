@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
-use bff_server::graphql::eager::{self, EagerField, EagerObject, JsonWriter};
 use downstream::models::{self, InventoryStatus};
 
 use super::money::Money;
@@ -157,28 +156,6 @@ impl Product {
 
     fn price_before_discount(&self) -> Money {
         Money::new(self.0.original_price_cents, &self.0.currency)
-    }
-}
-
-/// The fields lists of products show (dashboard lines, recommendations);
-/// anything that fetches (reviews, wishlist, ...) takes the derived path.
-impl EagerObject for Product {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        let product = &self.0;
-        match field.name() {
-            "id" => out.string(&product.id),
-            "name" => out.string(&product.name),
-            "description" => out.string(&product.description),
-            "price" => field.nested(&self.current_price(), out)?,
-            "originalPrice" => field.nested(&self.price_before_discount(), out)?,
-            "discountPercentage" => out.int(product.discount_percentage),
-            "thumbnailUrl" => out.string(&product.thumbnail_url),
-            "rating" => out.float(product.average_rating),
-            "reviewCount" => out.int(product.review_count),
-            "availability" => eager::enum_value(Availability::from(product.inventory_status), out),
-            _ => return None,
-        }
-        Some(())
     }
 }
 

@@ -1,7 +1,6 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use bff_server::error::BffError;
-use bff_server::graphql::{Eager, EagerField, EagerLoaded, EagerRoots, RequestData, preloaded};
-use futures::future::{BoxFuture, OptionFuture};
+use futures::future::OptionFuture;
 
 use super::checkout::{CartItemInput, Checkout};
 use super::dashboard::WebDashboard;
@@ -34,15 +33,11 @@ impl QueryRoot {
     }
 
     /// The signed-in viewer's dashboard.
-    async fn dashboard(&self, ctx: &Context<'_>) -> Result<Eager<WebDashboard>> {
+    async fn dashboard(&self, ctx: &Context<'_>) -> Result<WebDashboard> {
         let scope = RequestScope::of(ctx);
         let viewer = scope.viewer()?;
-        if let Some(dashboard) = preloaded::<WebDashboard>(ctx) {
-            return Ok(Eager(dashboard));
-        }
-        let field = EagerField::of(ctx);
-        let dashboard = Box::pin(WebDashboard::load(scope, field, &viewer.user_id)).await;
-        Ok(Eager(dashboard))
+        let field = ctx.field();
+        Ok(Box::pin(WebDashboard::load(scope, &field, &viewer.user_id)).await)
     }
 
     /// Auth optional: inWishlist and personalizedRecommendations need a viewer.
@@ -124,31 +119,6 @@ impl QueryRoot {
     async fn checkout(&self, ctx: &Context<'_>, items: Vec<CartItemInput>) -> Result<Checkout> {
         let viewer = RequestScope::of(ctx).viewer()?;
         Box::pin(Checkout::initialise(ctx, &viewer.user_id, &items)).await
-    }
-}
-
-/// The root fields answered without async-graphql's executor once their
-/// request has passed validation (`bff_server::graphql::EagerRoots`).
-pub struct EagerQuery;
-
-impl EagerRoots for EagerQuery {
-    fn load<'a>(
-        &'a self,
-        field: EagerField<'a>,
-        data: RequestData<'a>,
-    ) -> Option<BoxFuture<'a, Box<dyn EagerLoaded>>> {
-        let scope = data.get::<RequestScope>()?;
-        match field.name() {
-            "dashboard" => {
-                // Without a viewer the schema reports UNAUTHENTICATED.
-                let viewer = scope.viewer.as_ref()?;
-                Some(Box::pin(async move {
-                    let dashboard = WebDashboard::load(scope, field, &viewer.user_id).await;
-                    Box::new(dashboard) as Box<dyn EagerLoaded>
-                }))
-            }
-            _ => None,
-        }
     }
 }
 

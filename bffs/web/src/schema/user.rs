@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use bff_server::graphql::eager::{EagerField, EagerObject, JsonWriter};
 use downstream::models;
 
 use super::RequestScope;
@@ -53,24 +52,6 @@ impl UserProfile {
             .payment_methods(&scope.ctx, &self.0.id)
             .await?;
         Ok(Some(methods.iter().map(PaymentMethod::from).collect()))
-    }
-}
-
-/// The profile fields; addresses and payment methods take the derived path.
-impl EagerObject for UserProfile {
-    fn eager_field(&self, field: &EagerField<'_>, out: &mut JsonWriter) -> Option<()> {
-        let user = &self.0;
-        match field.name() {
-            "id" => out.string(&user.id),
-            "name" => out.string(&user.name),
-            "email" => out.string(&user.email),
-            "avatarUrl" => out.string(&user.avatar.high_res_url),
-            "membershipLevel" => out.string(&user.membership_level),
-            "loyaltyPoints" => out.int(user.loyalty_points),
-            "unreadNotificationsCount" => out.int(user.unread_notifications_count),
-            _ => return None,
-        }
-        Some(())
     }
 }
 

@@ -13,9 +13,7 @@ use async_graphql_axum::rejection::GraphQLRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::eager::{EagerAllowed, allows_eager};
 use super::limits::{MAX_VALUE_NESTING, OperationLimits};
-use super::roots::{self, EagerRoots, RootAnswer};
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
     tag_internal_errors,
@@ -49,7 +47,6 @@ pub struct GraphQlEndpoint<Q, M, S> {
     /// request.
     documents: moka::future::Cache<String, Arc<CachedDocument>, downstream::IdHasher>,
     limits: Arc<OperationLimits>,
-    eager_roots: Option<Arc<dyn EagerRoots>>,
 }
 
 /// What a request adds to its query text: operation name, variables as JSON.
@@ -58,8 +55,6 @@ type Variant = (Option<String>, String);
 /// A parsed query and the requests of it already checked in full.
 struct CachedDocument {
     document: ExecutableDocument,
-    /// No response key repeats: eager subtrees may be written as JSON.
-    eager_allowed: bool,
     /// (operation name, variables as JSON) that passed the abuse limits and
     /// full validation: the outcome of both depends on nothing else.
     validated: RwLock<Vec<Variant>>,
@@ -84,8 +79,7 @@ impl CachedDocument {
 
 /// How a request got past [`GraphQlEndpoint::admit`].
 enum Admitted {
-    /// Exactly this request passed everything before. The request has no
-    /// parsed document yet: the eager path reads the cached one.
+    /// Exactly this request passed everything before.
     Validated(Arc<CachedDocument>),
     /// Checked against the limits now; the schema validates it in full.
     /// Remember it in the document when that passes.
@@ -101,7 +95,6 @@ impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
             graphiql: self.graphiql,
             documents: self.documents.clone(),
             limits: Arc::clone(&self.limits),
-            eager_roots: self.eager_roots.clone(),
         }
     }
 }
@@ -113,13 +106,16 @@ where
     S: SubscriptionType + 'static,
 {
     /// `graphiql`: serve the GraphiQL page to browsers on `GET /graphql`.
-    /// Operations are checked against the default [`GraphQlConfig`] limits;
-    /// see [`GraphQlEndpoint::with_limits`].
-    pub fn new(schema: Schema<Q, M, S>, graphiql: bool) -> Result<Self, StartError> {
+    /// Every operation is checked against `limits` before it runs.
+    pub fn new(
+        schema: Schema<Q, M, S>,
+        graphiql: bool,
+        limits: GraphQlConfig,
+    ) -> Result<Self, StartError> {
         let sdl = schema.sdl();
         let nulls = NullPropagation::from_sdl(&sdl)
             .map_err(|error| StartError::Schema(error.to_string()))?;
-        let limits = OperationLimits::new(GraphQlConfig::default(), &sdl);
+        let limits = OperationLimits::new(limits, &sdl);
         let documents = moka::future::Cache::builder()
             .max_capacity(DOCUMENT_CACHE_BYTES)
             .weigher(|query: &String, _| {
@@ -133,35 +129,17 @@ where
             graphiql,
             documents,
             limits: Arc::new(limits),
-            eager_roots: None,
         })
-    }
-
-    /// Checks every operation against `config`'s abuse limits (depth, cost,
-    /// aliases, root fields, tokens, size) instead of the defaults.
-    pub fn with_limits(mut self, config: GraphQlConfig) -> Self {
-        self.limits = Arc::new(OperationLimits::new(config, &self.schema.sdl()));
-        self
     }
 
     /// Runs a request that passed the abuse limits and full validation
     /// before (same query text, operation name and variables) on `fast`,
     /// the same schema built with
-    /// [`SchemaLimits::finish_fast`](super::SchemaLimits::finish_fast):
+    /// [`SchemaOptions::finish_fast`](super::SchemaOptions::finish_fast):
     /// both outcomes depend only on those three, so neither is repeated
     /// (together they were ~11% of the instructions per dashboard request).
-    /// async-graphql's own depth and complexity limits still run.
     pub fn with_fast_path(mut self, fast: Schema<Q, M, S>) -> Self {
         self.fast_schema = Some(fast);
-        self
-    }
-
-    /// Answers queries that passed full validation before without
-    /// async-graphql's executor when `roots` has an eager answer for each
-    /// of their root fields (see [`EagerRoots`]). Needs
-    /// [`GraphQlEndpoint::with_fast_path`].
-    pub fn with_eager_roots(mut self, roots: Arc<dyn EagerRoots>) -> Self {
-        self.eager_roots = Some(roots);
         self
     }
 
@@ -192,7 +170,6 @@ where
                     return Ok(Admitted::Checked(None));
                 };
                 let parsed = Arc::new(CachedDocument {
-                    eager_allowed: allows_eager(&document),
                     document,
                     validated: RwLock::default(),
                 });
@@ -236,25 +213,13 @@ where
         // Boxed: async-graphql's execution future is large, and unboxed it
         // is copied each time an enclosing future moves (handler, layers),
         // which was ~2.5% of the instructions per request.
-        let mut response = match (admitted, &self.fast_schema) {
-            (Admitted::Validated(cached), Some(fast)) => {
-                match Box::pin(self.answer_eagerly(&cached, &request)).await {
-                    RootAnswer::Written(data) => async_graphql::Response::new(data),
-                    RootAnswer::Declined => {
-                        admit_document(&mut request, &cached);
-                        Box::pin(fast.execute(request)).await
-                    }
-                    RootAnswer::Loaded(preloaded) => {
-                        admit_document(&mut request, &cached);
-                        Box::pin(fast.execute(request.data(preloaded))).await
-                    }
-                }
-            }
-            (Admitted::Validated(cached), None) => {
+        let mut response = match admitted {
+            Admitted::Validated(cached) => {
                 admit_document(&mut request, &cached);
-                Box::pin(self.schema.execute(request)).await
+                let schema = self.fast_schema.as_ref().unwrap_or(&self.schema);
+                Box::pin(schema.execute(request)).await
             }
-            (Admitted::Checked(memo), _) => {
+            Admitted::Checked(memo) => {
                 let response = Box::pin(self.schema.execute(request)).await;
                 // Request errors (syntax, validation, limits) have no path;
                 // field errors always have one.
@@ -284,22 +249,6 @@ where
                 .apply(&query, operation_name.as_deref(), &mut response);
         }
         response
-    }
-
-    /// The eager answer to a validated request, when its document allows
-    /// one and the BFF has eager roots.
-    async fn answer_eagerly(
-        &self,
-        cached: &CachedDocument,
-        request: &async_graphql::Request,
-    ) -> RootAnswer {
-        match &self.eager_roots {
-            Some(roots) if cached.eager_allowed => {
-                let query_type = Q::type_name();
-                roots::answer(roots.as_ref(), &query_type, &cached.document, request).await
-            }
-            _ => RootAnswer::Declined,
-        }
     }
 
     /// What a GET request gets instead of execution, if anything: the
@@ -352,13 +301,9 @@ fn check_required_variables(
     Ok(())
 }
 
-/// Hands `request` its parsed document, and the eager path when the
-/// document allows it.
+/// Hands `request` its parsed document.
 fn admit_document(request: &mut async_graphql::Request, cached: &CachedDocument) {
     request.set_parsed_query(cached.document.clone());
-    if cached.eager_allowed {
-        request.data.insert(EagerAllowed);
-    }
 }
 
 /// What, beside the query text, the limits and validation depend on: the

@@ -1,151 +1,17 @@
-//! GraphQL responses as JSON bytes, and JSON written ahead by the eager path.
-//!
-//! [`eager`](super::eager) writes the JSON of a prefetched subtree directly
-//! instead of building async-graphql's `Value` tree (an `IndexMap` keyed
-//! with SipHash per object), serialising it and dropping it; building,
-//! serialising and dropping that tree was ~40% of the instructions of a
-//! dashboard request. The bytes travel through async-graphql's executor as
-//! a `Value::Binary` that starts with a marker (`RAW_JSON_MARK`), and
-//! [`response_json`] splices them into the response. Any other binary value
-//! is written as serde would write it.
+//! GraphQL responses as JSON bytes: what serde would write for an
+//! async-graphql `Response`, written straight from its value tree (a
+//! string needing no escape is copied in one go, eight bytes are checked at
+//! a time), which costs less than serde's generic serialiser.
 
 use async_graphql::{Response, Value};
 use bytes::Bytes;
 
-/// Marks a `Value::Binary` as JSON already written. A NUL byte cannot start
-/// JSON text, so no real binary value is mistaken for it by accident, and
-/// none of the BFF schemas has a binary scalar.
-const RAW_JSON_MARK: &[u8] = b"\0bff:json\0";
-
-/// JSON being written for one eager subtree.
-pub struct JsonWriter {
-    buffer: Vec<u8>,
-    /// Reused by [`JsonWriter::string_with`], so formatted values (money,
-    /// dates: dozens on a dashboard) need no allocation each.
-    scratch: String,
-}
-
-impl JsonWriter {
-    pub(crate) fn new() -> Self {
-        let mut buffer = Vec::with_capacity(8192);
-        buffer.extend_from_slice(RAW_JSON_MARK);
-        Self {
-            buffer,
-            scratch: String::new(),
-        }
-    }
-
-    /// The written JSON as a value for async-graphql's executor.
-    pub(crate) fn into_value(self) -> Value {
-        Value::Binary(Bytes::from(self.buffer))
-    }
-
-    pub(crate) fn position(&self) -> usize {
-        self.buffer.len()
-    }
-
-    /// Drops what was written since `position`.
-    pub(crate) fn truncate(&mut self, position: usize) {
-        self.buffer.truncate(position);
-    }
-
-    pub(crate) fn raw(&mut self, json: &[u8]) {
-        self.buffer.extend_from_slice(json);
-    }
-
-    pub(crate) fn byte(&mut self, byte: u8) {
-        self.buffer.push(byte);
-    }
-
-    /// `"key":` for a response key: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`,
-    /// as the parser guarantees), so nothing in it needs escaping.
-    pub(crate) fn key(&mut self, key: &str) {
-        self.buffer.reserve(key.len() + 3);
-        self.buffer.push(b'"');
-        self.buffer.extend_from_slice(key.as_bytes());
-        self.buffer.extend_from_slice(b"\":");
-    }
-
-    pub fn null(&mut self) {
-        self.raw(b"null");
-    }
-
-    pub fn string(&mut self, text: &str) {
-        write_str(&mut self.buffer, text);
-    }
-
-    /// A string `format` writes (e.g. `shaping::push_money`).
-    pub fn string_with(&mut self, format: impl FnOnce(&mut String)) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        format(&mut scratch);
-        write_str(&mut self.buffer, &scratch);
-        self.scratch = scratch;
-    }
-
-    /// A list of strings.
-    pub fn strings(&mut self, items: &[impl AsRef<str>]) {
-        self.buffer.push(b'[');
-        for (index, item) in items.iter().enumerate() {
-            if index > 0 {
-                self.buffer.push(b',');
-            }
-            write_str(&mut self.buffer, item.as_ref());
-        }
-        self.buffer.push(b']');
-    }
-
-    /// A nullable string.
-    pub fn optional_string(&mut self, text: Option<&str>) {
-        match text {
-            Some(text) => self.string(text),
-            None => self.null(),
-        }
-    }
-
-    pub fn int(&mut self, number: i64) {
-        let mut digits = itoa::Buffer::new();
-        self.raw(digits.format(number).as_bytes());
-    }
-
-    /// A float exactly as serde_json writes it (non-finite ones, which JSON
-    /// lacks, as `null`), without going through a `Value`.
-    pub fn float(&mut self, number: f64) {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.buffer, &number);
-    }
-
-    /// Any value, exactly as in a response (floats, dates, enums, lists).
-    pub fn value(&mut self, value: &Value) {
-        write_value(&mut self.buffer, value);
-    }
-}
-
-/// [`response_json`] as a body, without copying: when the whole of `data`
-/// was written eagerly and nothing else is in the response, the writer's
-/// buffer becomes the body (its marker makes room for `{"data":`).
-pub fn response_body(mut response: Response) -> Result<Bytes, serde_json::Error> {
-    const PREFIX: &[u8] = b"{\"data\":";
-    let only_data = response.errors.is_empty() && response.extensions.is_empty();
-    if let (true, Value::Binary(raw)) = (only_data, &mut response.data)
-        && raw.starts_with(RAW_JSON_MARK)
-    {
-        match std::mem::take(raw).try_into_mut() {
-            Ok(mut buffer) => {
-                let start = RAW_JSON_MARK.len() - PREFIX.len();
-                buffer[start..RAW_JSON_MARK.len()].copy_from_slice(PREFIX);
-                buffer.extend_from_slice(b"}");
-                let _mark = buffer.split_to(start);
-                return Ok(buffer.freeze());
-            }
-            Err(shared) => *raw = shared,
-        }
-    }
+/// [`response_json`] as a body.
+pub fn response_body(response: Response) -> Result<Bytes, serde_json::Error> {
     response_json(&response).map(Bytes::from)
 }
 
-/// The response body, as serde would write `response`, but faster, and with
-/// eager subtrees spliced in.
+/// The response body, as serde would write `response`, but faster.
 pub fn response_json(response: &Response) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(8192);
     out.extend_from_slice(b"{\"data\":");
@@ -200,14 +66,14 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
             }
             out.push(b'}');
         }
-        Value::Binary(bytes) => match bytes.strip_prefix(RAW_JSON_MARK) {
-            Some(json) => out.extend_from_slice(json),
-            // serde writes bytes as an array of numbers.
-            None => write_value(
-                out,
-                &Value::List(bytes.iter().map(|byte| Value::from(*byte)).collect()),
-            ),
-        },
+        // serde writes bytes as an array of numbers.
+        Value::Binary(bytes) => {
+            for (index, byte) in bytes.iter().enumerate() {
+                out.push(if index == 0 { b'[' } else { b',' });
+                out.extend_from_slice(itoa::Buffer::new().format(*byte).as_bytes());
+            }
+            out.extend_from_slice(if bytes.is_empty() { b"[]" } else { b"]" });
+        }
     }
 }
 
@@ -364,83 +230,6 @@ mod tests {
         assert_eq!(
             String::from_utf8(response_json(&response).unwrap()).unwrap(),
             serde_json::to_string(&response).unwrap()
-        );
-    }
-
-    #[test]
-    fn floats_are_written_as_serde_json_writes_them() {
-        for number in [
-            0.0,
-            -0.0,
-            1.0,
-            4.5,
-            0.1,
-            -2.25,
-            1e300,
-            1e-7,
-            12345.678,
-            f64::MAX,
-        ] {
-            let mut writer = JsonWriter::new();
-            let start = writer.position();
-            writer.float(number);
-            assert_eq!(
-                &writer.buffer[start..],
-                serde_json::to_string(&number).unwrap().as_bytes(),
-                "{number}"
-            );
-        }
-        let mut writer = JsonWriter::new();
-        let start = writer.position();
-        writer.float(f64::NAN);
-        assert_eq!(&writer.buffer[start..], b"null");
-    }
-
-    #[test]
-    fn written_json_is_spliced_in() {
-        let mut writer = JsonWriter::new();
-        writer.raw(b"{\"id\":");
-        writer.string("p1");
-        writer.raw(b",\"n\":");
-        writer.int(-42);
-        writer.raw(b",\"note\":");
-        writer.optional_string(None);
-        writer.raw(b"}");
-        let response = Response::new(Value::List(vec![writer.into_value()]));
-        assert_eq!(
-            String::from_utf8(response_json(&response).unwrap()).unwrap(),
-            r#"{"data":[{"id":"p1","n":-42,"note":null}]}"#
-        );
-    }
-
-    #[test]
-    fn a_response_of_written_data_only_becomes_the_body_as_it_is() {
-        let written = || {
-            let mut writer = JsonWriter::new();
-            writer.raw(b"{\"name\":");
-            writer.string("Ada \"A\" Lovelace");
-            writer.raw(b",\"tags\":");
-            writer.strings(&["a", "b"]);
-            writer.raw(b"}");
-            writer.into_value()
-        };
-        let expected = r#"{"data":{"name":"Ada \"A\" Lovelace","tags":["a","b"]}}"#;
-        let body = response_body(Response::new(written())).unwrap();
-        assert_eq!(String::from_utf8(body.to_vec()).unwrap(), expected);
-
-        // Shared bytes, or anything beside data: written out as usual.
-        let data = written();
-        let _shared = data.clone();
-        let body = response_body(Response::new(data)).unwrap();
-        assert_eq!(String::from_utf8(body.to_vec()).unwrap(), expected);
-        let mut response = Response::new(written());
-        response
-            .extensions
-            .insert("stale".into(), Value::List(vec![Value::from("product:p1")]));
-        let body = response_body(response).unwrap();
-        assert_eq!(
-            String::from_utf8(body.to_vec()).unwrap(),
-            r#"{"data":{"name":"Ada \"A\" Lovelace","tags":["a","b"]},"extensions":{"stale":["product:p1"]}}"#
         );
     }
 }

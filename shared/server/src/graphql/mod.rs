@@ -1,15 +1,13 @@
-//! GraphQL side of the error contract: every error a resolver returns with
-//! `?` leaves with an `extensions.code` and a client-safe message.
+//! The GraphQL endpoint every GraphQL BFF shares, and the GraphQL side of
+//! the error contract: every error a resolver returns with `?` leaves with
+//! an `extensions.code` and a client-safe message.
 //!
 //! async-graphql turns any `Display` error into a GraphQL error through a
-//! blanket `From`, keeping the original as the error's `source` but adding no
-//! code. That blanket impl also rules out our own
-//! `From<BffError> for async_graphql::Error`. So codes are added at the
-//! schema boundary instead, by the [`ErrorCodes`] extension:
-//!
-//! ```ignore
-//! Schema::build(Query, EmptyMutation, EmptySubscription).extension(ErrorCodes)
-//! ```
+//! blanket `From`, keeping the original as the error's `source` but adding
+//! no code (that blanket impl also rules out our own
+//! `From<BffError> for async_graphql::Error`). So codes are added to the
+//! response after execution, by [`apply_error_codes`], which the endpoint
+//! runs on every response:
 //!
 //! | error source | message | `extensions.code` |
 //! |---|---|---|
@@ -20,32 +18,20 @@
 //! | none (parse, validation, argument errors) | unchanged | none |
 
 mod csrf;
-pub mod eager;
 mod endpoint;
 pub mod json;
 mod limits;
 mod nulls;
-mod roots;
 mod scope;
 
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
-pub use eager::{Eager, EagerField, EagerObject, EagerSelection, EagerValue, JsonWriter};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
 pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, count_tokens, parse_query};
 pub use nulls::{NullPropagation, SdlError};
-pub use roots::{EagerLoaded, EagerRoots, RequestData, preloaded};
-pub use scope::{RequestScope, RoleGuard, SchemaLimits, is_included, selected_fields};
+pub use scope::{RequestScope, RoleGuard, SchemaOptions};
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
-};
-use async_graphql::futures_util::stream::{BoxStream, StreamExt};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 use async_graphql::{Positioned, Response, ServerError};
 use downstream::DownstreamError;
@@ -53,61 +39,8 @@ use downstream::DownstreamError;
 use crate::auth::AuthError;
 use crate::error::{BffError, ErrorCode};
 
-/// Schema extension that gives every resolver error a code (see the module
-/// docs). Install it on every BFF schema.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-impl Extension for ErrorCodesExtension {
-    // `Extension` is declared with `#[async_trait]`; this is the signature it
-    // expands to, written out to avoid a dependency for one impl.
-    fn request<'life0, 'life1, 'life2, 'life3, 'async_trait>(
-        &'life0 self,
-        ctx: &'life1 ExtensionContext<'life2>,
-        next: NextRequest<'life3>,
-    ) -> Pin<Box<dyn Future<Output = Response> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        'life3: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let mut response = next.run(ctx).await;
-            apply_error_codes(&mut response);
-            if let Some(scope) = ctx.data_opt::<RequestScope>() {
-                tag_internal_errors(&mut response, &scope.ctx.request_id);
-            }
-            response
-        })
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                apply_error_codes(&mut response);
-                response
-            })
-            .boxed()
-    }
-}
-
-/// What [`ErrorCodes`] does to each response; public for BFFs that build
-/// responses outside a schema.
+/// Gives every error of `response` its code and a client-safe message (see
+/// the module docs).
 pub fn apply_error_codes(response: &mut Response) {
     for error in &mut response.errors {
         apply_error_code(error);

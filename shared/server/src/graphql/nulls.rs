@@ -81,15 +81,22 @@ impl NullPropagation {
         let Some((root, selection_set)) = self.operation(&document, operation_name) else {
             return;
         };
-        let mut targets: Vec<Option<Vec<PathSegment>>> = response
+        let mut targets: Vec<Option<Vec<PathSegment>>> = Vec::new();
+        for error in response
             .errors
             .iter()
             .filter(|error| !error.path.is_empty())
-            .map(|error| {
-                self.nearest_nullable(&document, root, selection_set, &error.path)
-                    .map(|depth| error.path[..depth].to_vec())
-            })
-            .collect();
+        {
+            match self.nearest_nullable(&document, root, selection_set, &error.path) {
+                Some(depth) => targets.push(depth.map(|depth| error.path[..depth].to_vec())),
+                // Nulling more than the spec asks would lose good data: the
+                // value at the path is left as the executor made it.
+                None => tracing::warn!(
+                    path = ?error.path,
+                    "an error path the schema does not explain; data left as it is"
+                ),
+            }
+        }
         // Deepest first, so a null set higher up wins over one set inside it.
         targets.sort_by_key(|target| std::cmp::Reverse(target.as_ref().map_or(0, Vec::len)));
         for target in targets {
@@ -115,14 +122,15 @@ impl NullPropagation {
     }
 
     /// How many segments of `path` lead to the deepest value that may be
-    /// null; `None` when only `data` itself may (or the path is unknown).
+    /// null (`Some(None)` when only `data` itself may); `None` when the path
+    /// names a field the document or the schema does not have.
     fn nearest_nullable(
         &self,
         document: &ExecutableDocument,
         root: &str,
         selection_set: &SelectionSet,
         path: &[PathSegment],
-    ) -> Option<usize> {
+    ) -> Option<Option<usize>> {
         let mut nullable_depth = None;
         let mut object_type = root.to_owned();
         let mut selection_sets = vec![selection_set];
@@ -139,7 +147,7 @@ impl NullPropagation {
                 }
                 PathSegment::Index(_) => match current?.base {
                     BaseType::List(item) => *item,
-                    BaseType::Named(_) => return nullable_depth,
+                    BaseType::Named(_) => return None,
                 },
             };
             if ty.nullable {
@@ -147,7 +155,7 @@ impl NullPropagation {
             }
             current = Some(ty);
         }
-        nullable_depth
+        Some(nullable_depth)
     }
 }
 
@@ -369,5 +377,21 @@ mod tests {
             ],
         );
         assert_eq!(data, json!({"dashboard": {"user": null, "orders": null}}));
+    }
+
+    #[test]
+    fn an_error_path_the_schema_does_not_explain_leaves_data_alone() {
+        let data = json!({"dashboard": {"user": {"name": "Ada"}}});
+        for path in [
+            &[f("dashboard"), f("nope")][..],
+            &[f("nope")],
+            &[f("dashboard"), f("user"), PathSegment::Index(0)],
+        ] {
+            let answer = run("{ dashboard { user { name } } }", data.clone(), &[path]);
+            assert_eq!(answer, data, "{path:?}");
+        }
+        // And a root error only nulls `data` when the root field is non-null.
+        let answer = run("{ me { name } }", json!({"me": null}), &[&[f("me")]]);
+        assert_eq!(answer, serde_json::Value::Null);
     }
 }

@@ -1,19 +1,17 @@
-//! What the resolvers of a GraphQL BFF share: the per-request scope, the
-//! schema's limits, and look-ahead at what the client selected.
+//! What the resolvers of a GraphQL BFF share: the per-request scope, a
+//! role guard, and how a schema is finished.
 
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::context::SelectionField;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
-use async_graphql::{
-    Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode, Value,
-};
+use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode};
 use downstream::loaders::ProductLoader;
 use downstream::{Downstream, RequestContext};
 
 use super::GraphQlEndpoint;
 use crate::StartError;
 use crate::auth::Viewer;
+use crate::config::GraphQlConfig;
 use crate::error::BffError;
 
 /// What every resolver of one client request shares. The HTTP handler
@@ -91,17 +89,17 @@ impl async_graphql::Guard for RoleGuard {
     }
 }
 
-/// A schema's limits and switches.
+/// How every BFF schema is finished. The abuse limits (depth, cost,
+/// aliases, ...) are not here: the endpoint checks the config's `[graphql]`
+/// values before a request reaches the schema, the one place they live.
 #[derive(Debug, Clone, Copy)]
-pub struct SchemaLimits {
+pub struct SchemaOptions {
     /// Lets tools (GraphiQL, codegen) read the schema, and validation
     /// errors suggest field names; both off in production.
     pub introspection: bool,
-    pub max_depth: usize,
-    pub max_complexity: usize,
 }
 
-impl SchemaLimits {
+impl SchemaOptions {
     /// The schema, validating every request in full.
     pub fn finish<Q, M, S>(self, builder: SchemaBuilder<Q, M, S>) -> Schema<Q, M, S>
     where
@@ -112,9 +110,9 @@ impl SchemaLimits {
         self.finish_with(builder, ValidationMode::Strict)
     }
 
-    /// The schema for requests that already passed full validation once
-    /// (the very same document, operation and variables): it checks only
-    /// depth, complexity and fragment cycles. See
+    /// The same schema for requests that already passed full validation
+    /// once (the very same document, operation and variables): it checks
+    /// only fragment cycles. See
     /// [`GraphQlEndpoint::with_fast_path`](super::GraphQlEndpoint::with_fast_path).
     pub fn finish_fast<Q, M, S>(self, builder: SchemaBuilder<Q, M, S>) -> Schema<Q, M, S>
     where
@@ -125,19 +123,21 @@ impl SchemaLimits {
         self.finish_with(builder, ValidationMode::Fast)
     }
 
-    /// The endpoint serving the schema `builder` makes: validating in full
-    /// the first time a request is seen, on the fast path after that.
+    /// The endpoint serving the schema `builder` makes, refusing operations
+    /// over `limits`: validating in full the first time a request is seen,
+    /// on the fast path after that.
     pub fn endpoint<Q, M, S>(
         self,
         builder: impl Fn() -> SchemaBuilder<Q, M, S>,
         graphiql: bool,
+        limits: GraphQlConfig,
     ) -> Result<GraphQlEndpoint<Q, M, S>, StartError>
     where
         Q: ObjectType + 'static,
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
-        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql)?;
+        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql, limits)?;
         Ok(endpoint.with_fast_path(self.finish_fast(builder())))
     }
 
@@ -151,10 +151,7 @@ impl SchemaLimits {
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
-        let builder = builder
-            .validation_mode(mode)
-            .limit_depth(self.max_depth)
-            .limit_complexity(self.max_complexity);
+        let builder = builder.validation_mode(mode);
         if self.introspection {
             builder.finish()
         } else {
@@ -166,30 +163,4 @@ impl SchemaLimits {
                 .finish()
         }
     }
-}
-
-/// The sub-fields of `field` the client selected, by name, leaving out those
-/// `@skip`ped or not `@include`d (fragments are looked through), so a
-/// resolver that fetches ahead fetches only what will be shown.
-pub fn selected_fields<'a>(field: &SelectionField<'a>) -> Vec<SelectionField<'a>> {
-    field.selection_set().filter(is_included).collect()
-}
-
-/// Whether `@skip(if:)` / `@include(if:)` (variables resolved) keep the field.
-pub fn is_included(field: &SelectionField<'_>) -> bool {
-    let Ok(directives) = field.directives() else {
-        return true;
-    };
-    directives.iter().all(|directive| {
-        let condition = directive
-            .arguments
-            .iter()
-            .find(|(name, _)| name.node.as_str() == "if")
-            .map(|(_, value)| &value.node);
-        match (directive.name.node.as_str(), condition) {
-            ("skip", Some(Value::Boolean(skip))) => !skip,
-            ("include", Some(Value::Boolean(include))) => *include,
-            _ => true,
-        }
-    })
 }

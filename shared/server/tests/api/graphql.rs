@@ -1,11 +1,12 @@
-//! The `ErrorCodes` schema extension: `?` in resolvers yields coded errors.
+//! The error contract of GraphQL responses: `?` in resolvers yields coded
+//! errors (the endpoint adds the codes after execution).
 
 use std::sync::Arc;
 
 use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
 use bff_server::BffError;
 use bff_server::auth::AuthError;
-use bff_server::graphql::{ErrorCodes, graphql_error_response, is_mutation};
+use bff_server::graphql::{GraphQlEndpoint, graphql_error_response, is_mutation};
 use downstream::{DownstreamError, Service};
 use serde_json::{Value, json};
 
@@ -49,10 +50,9 @@ impl Query {
 }
 
 async fn run(query: &str) -> Value {
-    let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-        .extension(ErrorCodes)
-        .finish();
-    serde_json::to_value(schema.execute(query).await).unwrap()
+    let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
+    let endpoint = GraphQlEndpoint::new(schema, false, Default::default()).unwrap();
+    serde_json::to_value(endpoint.execute(async_graphql::Request::new(query)).await).unwrap()
 }
 
 fn error_at(response: &Value, field: &str) -> Value {
@@ -139,10 +139,10 @@ async fn errors_before_execution_are_graphql_shaped() {
 
 #[tokio::test]
 async fn unexpected_errors_carry_the_request_id() {
-    use bff_server::graphql::{GraphQlEndpoint, RequestScope};
+    use bff_server::graphql::RequestScope;
 
     let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
-    let endpoint = GraphQlEndpoint::new(schema, false).unwrap();
+    let endpoint = GraphQlEndpoint::new(schema, false, Default::default()).unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert("x-request-id", "req-42".parse().unwrap());
     let ctx = bff_server::context::context_from_headers(&headers);
@@ -184,11 +184,11 @@ impl Admin {
 
 #[tokio::test]
 async fn role_guards_answer_forbidden_or_unauthenticated() {
-    use bff_server::graphql::{GraphQlEndpoint, RequestScope};
+    use bff_server::graphql::RequestScope;
     use bff_server::{Viewer, ViewerKind};
 
     let schema = Schema::build(Admin, EmptyMutation, EmptySubscription).finish();
-    let endpoint = GraphQlEndpoint::new(schema, false).unwrap();
+    let endpoint = GraphQlEndpoint::new(schema, false, Default::default()).unwrap();
     let run =
         |roles: Option<Vec<&'static str>>| {
             let endpoint = endpoint.clone();

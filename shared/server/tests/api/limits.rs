@@ -9,7 +9,7 @@ use bff_server::config::{
     DEFAULT_GRAPHQL_MAX_ALIASES, DEFAULT_GRAPHQL_MAX_DEPTH, DEFAULT_GRAPHQL_MAX_ROOT_FIELDS,
     GraphQlConfig,
 };
-use bff_server::graphql::{GraphQlEndpoint, SchemaLimits};
+use bff_server::graphql::{GraphQlEndpoint, SchemaOptions};
 use serde_json::{Value, json};
 
 use crate::helpers::{defaults, env};
@@ -57,18 +57,15 @@ impl Query {
 type TestEndpoint = GraphQlEndpoint<Query, EmptyMutation, EmptySubscription>;
 
 fn endpoint(config: GraphQlConfig) -> TestEndpoint {
-    // Generous schema limits: the endpoint's own checks are under test.
-    SchemaLimits {
+    SchemaOptions {
         introspection: false,
-        max_depth: 1_000,
-        max_complexity: 1_000_000,
     }
     .endpoint(
         || Schema::build(Query, EmptyMutation, EmptySubscription),
         false,
+        config,
     )
     .unwrap()
-    .with_limits(config)
 }
 
 /// Runs `query` (with `variables`); the response and the resolver calls.
@@ -322,10 +319,8 @@ async fn production_schemas_suggest_no_field_names() {
     assert!(message.contains("childre"), "{message}");
     assert!(!message.contains("Did you mean"), "{message}");
 
-    let dev = SchemaLimits {
+    let dev = SchemaOptions {
         introspection: true,
-        max_depth: 10,
-        max_complexity: 1_000,
     }
     .finish(Schema::build(Query, EmptyMutation, EmptySubscription));
     let response = dev.execute("{ item { childre { id } } }").await;

@@ -8,7 +8,6 @@ mod config;
 mod connections;
 mod context;
 mod csrf;
-mod eager;
 mod errors;
 mod front_door;
 mod graphql;

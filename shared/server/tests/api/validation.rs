@@ -3,7 +3,8 @@
 //! answer, first or repeated, must be what full validation gives.
 
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
-use bff_server::graphql::{GraphQlEndpoint, SchemaLimits};
+use bff_server::config::GraphQlConfig;
+use bff_server::graphql::{GraphQlEndpoint, SchemaOptions};
 use serde_json::{Value, json};
 
 struct Query;
@@ -21,10 +22,8 @@ impl Query {
 
 type Endpoint = GraphQlEndpoint<Query, EmptyMutation, EmptySubscription>;
 
-const LIMITS: SchemaLimits = SchemaLimits {
+const OPTIONS: SchemaOptions = SchemaOptions {
     introspection: false,
-    max_depth: 10,
-    max_complexity: 100,
 };
 
 fn builder() -> async_graphql::SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
@@ -49,8 +48,9 @@ async fn run(
 /// once to one validating everything; the answers must all agree. Returns
 /// the answers, in order.
 async fn agree(requests: &[(&str, Option<&str>, Value)]) -> Vec<Value> {
-    let fast = LIMITS.endpoint(builder, false).unwrap();
-    let strict = GraphQlEndpoint::new(LIMITS.finish(builder()), false).unwrap();
+    let limits = GraphQlConfig::default();
+    let fast = OPTIONS.endpoint(builder, false, limits).unwrap();
+    let strict = GraphQlEndpoint::new(OPTIONS.finish(builder()), false, limits).unwrap();
     let mut answers = Vec::new();
     for _round in 0..3 {
         for (query, operation, variables) in requests {
