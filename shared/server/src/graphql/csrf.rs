@@ -11,6 +11,11 @@
 //! simple; GET clients (Apollo iOS/Kotlin, persisted queries) send
 //! `x-apollo-operation-name`. A GET without any query string carries no
 //! operation (it gets GraphiQL or an error), so it is let through.
+//!
+//! A preflighted POST must still say its body is JSON: one without a
+//! `Content-Type`, or with another one, is refused with 400 too (the
+//! GraphQL-over-HTTP spec's POST body is `application/json`; graphql-http
+//! audit 9ABE). async-graphql would otherwise read any body as JSON.
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -44,25 +49,39 @@ pub fn could_be_cross_site(headers: &HeaderMap) -> bool {
     if has_preflight_header {
         return false;
     }
-    match headers.get(header::CONTENT_TYPE) {
-        None => true,
-        Some(value) => {
-            // The MIME essence: before parameters, trimmed, any case.
-            let essence = value
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            SIMPLE_CONTENT_TYPES.contains(&essence.as_str())
-        }
-    }
+    content_type_essence(headers)
+        .is_none_or(|essence| SIMPLE_CONTENT_TYPES.contains(&essence.as_str()))
+}
+
+/// Whether the body is declared JSON: `application/json`, or a JSON-based
+/// `application/*+json` type (RFC 6839).
+fn declares_json(headers: &HeaderMap) -> bool {
+    content_type_essence(headers).is_some_and(|essence| {
+        essence == "application/json"
+            || essence
+                .strip_prefix("application/")
+                .is_some_and(|subtype| subtype.ends_with("+json"))
+    })
+}
+
+/// The MIME essence of the content type: before parameters, trimmed,
+/// lowercase. `None` without the header.
+fn content_type_essence(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(essence)
 }
 
 /// Middleware for GraphQL routes: refuses with 400 a request a browser
-/// could have sent cross-site without a preflight (see the module docs).
+/// could have sent cross-site without a preflight, and a POST whose body is
+/// not declared JSON (see the module docs).
 pub async fn prevent_csrf(request: Request, next: Next) -> Response {
     let carries_no_operation =
         request.method() == Method::GET && request.uri().query().is_none_or(str::is_empty);
@@ -71,6 +90,12 @@ pub async fn prevent_csrf(request: Request, next: Next) -> Response {
             "this request has been blocked as a potential cross-site request forgery: \
              send it with a Content-Type of application/json, or with a non-empty \
              `x-apollo-operation-name` or `apollo-require-preflight` header"
+                .into(),
+        ));
+    }
+    if request.method() == Method::POST && !declares_json(request.headers()) {
+        return graphql_error_response(BffError::BadUserInput(
+            "a GraphQL POST body must be JSON: send it with a Content-Type of application/json"
                 .into(),
         ));
     }

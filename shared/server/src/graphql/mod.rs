@@ -22,6 +22,7 @@
 mod csrf;
 pub mod eager;
 mod endpoint;
+mod introspection;
 pub mod json;
 mod limits;
 mod nulls;

@@ -137,7 +137,8 @@ impl SchemaLimits {
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
-        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql)?;
+        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql)?
+            .with_introspection(self.introspection);
         Ok(endpoint.with_fast_path(self.finish_fast(builder())))
     }
 
