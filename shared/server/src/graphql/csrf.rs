@@ -49,34 +49,35 @@ pub fn could_be_cross_site(headers: &HeaderMap) -> bool {
     if has_preflight_header {
         return false;
     }
-    content_type_essence(headers)
-        .is_none_or(|essence| SIMPLE_CONTENT_TYPES.contains(&essence.as_str()))
+    content_type_essence(headers).is_none_or(|essence| {
+        SIMPLE_CONTENT_TYPES
+            .iter()
+            .any(|simple| essence.eq_ignore_ascii_case(simple))
+    })
 }
 
 /// Whether the body is declared JSON: `application/json`, or a JSON-based
 /// `application/*+json` type (RFC 6839).
 fn declares_json(headers: &HeaderMap) -> bool {
     content_type_essence(headers).is_some_and(|essence| {
-        essence == "application/json"
-            || essence
-                .strip_prefix("application/")
-                .is_some_and(|subtype| subtype.ends_with("+json"))
+        // `get`, not slicing: a non-ASCII value has no char boundary at 12.
+        let starts = essence
+            .get(..12)
+            .is_some_and(|start| start.eq_ignore_ascii_case("application/"));
+        let ends = essence
+            .get(essence.len().saturating_sub(5)..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("+json"));
+        essence.eq_ignore_ascii_case("application/json") || (starts && ends)
     })
 }
 
-/// The MIME essence of the content type: before parameters, trimmed,
-/// lowercase. `None` without the header.
-fn content_type_essence(headers: &HeaderMap) -> Option<String> {
+/// The MIME essence of the content type (before parameters, trimmed; any
+/// case), compared without allocating on every request. `None` without
+/// the header.
+fn content_type_essence(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::CONTENT_TYPE)?;
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    Some(essence)
+    let value = value.to_str().unwrap_or_default();
+    Some(value.split(';').next().unwrap_or_default().trim())
 }
 
 /// Middleware for GraphQL routes: refuses with 400 a request a browser
