@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod fuzz;
+pub mod graphql_http;
 pub mod openapi;
 
 use serde_json::Value;

@@ -6,6 +6,7 @@ mod bytes;
 mod compression;
 mod dashboard;
 mod fuzz;
+mod graphql_http;
 mod helpers;
 mod http;
 mod persisted;

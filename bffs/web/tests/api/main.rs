@@ -9,6 +9,7 @@ mod checkout;
 mod failures;
 mod fields;
 mod fuzz;
+mod graphql_http;
 mod helpers;
 mod hostile;
 mod http;

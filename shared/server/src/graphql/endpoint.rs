@@ -4,6 +4,7 @@
 //! call a people-facing API.
 
 use std::any::TypeId;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use async_graphql::http::GraphiQLSource;
@@ -13,6 +14,7 @@ use async_graphql_axum::rejection::GraphQLRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::introspection::refuse_introspection;
 use super::limits::{MAX_VALUE_NESTING, OperationLimits};
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
@@ -43,6 +45,9 @@ pub struct GraphQlEndpoint<Q, M, S> {
     fast_schema: Option<Schema<Q, M, S>>,
     nulls: Arc<NullPropagation>,
     graphiql: bool,
+    /// Whether `__schema`/`__type` may be asked for; when not, a document
+    /// that does is refused before it runs (see `introspection.rs`).
+    introspection: bool,
     /// By query text; foldhash: SipHash over a whole query was ~0.3% of a
     /// request.
     documents: moka::future::Cache<String, Arc<CachedDocument>, downstream::IdHasher>,
@@ -93,6 +98,7 @@ impl<Q, M, S> Clone for GraphQlEndpoint<Q, M, S> {
             fast_schema: self.fast_schema.clone(),
             nulls: Arc::clone(&self.nulls),
             graphiql: self.graphiql,
+            introspection: self.introspection,
             documents: self.documents.clone(),
             limits: Arc::clone(&self.limits),
         }
@@ -127,9 +133,18 @@ where
             fast_schema: None,
             nulls: Arc::new(nulls),
             graphiql,
+            introspection: false,
             documents,
             limits: Arc::new(limits),
         })
+    }
+
+    /// Lets documents select `__schema` and `__type` (off by default: they
+    /// are refused as a request error). Turn it on only with the schema's
+    /// own introspection ([`SchemaOptions`](super::SchemaOptions) does both).
+    pub fn with_introspection(mut self, allowed: bool) -> Self {
+        self.introspection = allowed;
+        self
     }
 
     /// Runs a request that passed the abuse limits and full validation
@@ -183,6 +198,9 @@ where
         };
         self.limits
             .check_document(&cached.document, &request.variables)?;
+        if !self.introspection {
+            refuse_introspection(&cached.document)?;
+        }
         check_required_variables(&cached.document, request)?;
         admit_document(request, &cached);
         Ok(Admitted::Checked(variant.map(|variant| (cached, variant))))
@@ -324,9 +342,12 @@ const JSON_UTF8: &str = "application/json; charset=utf-8";
 /// The HTTP response for an executed (or refused) request, as the
 /// GraphQL-over-HTTP spec says: a client that accepts
 /// `application/graphql-response+json` gets that media type, and 400 for a
-/// request that produced no data (syntax, validation or abuse-limit
-/// errors); any other client gets `application/json` and 200 (the legacy
-/// behaviour existing clients rely on). Bodies are UTF-8 JSON, and say so.
+/// request error (syntax, validation, abuse limits, introspection off:
+/// nothing ran); any other client gets `application/json` and 200 (the
+/// legacy behaviour existing clients rely on). A request error's body has
+/// no `data` key for either, as the GraphQL spec says of an error raised
+/// before execution ("data" present would claim execution began). Bodies
+/// are UTF-8 JSON, and say so.
 pub fn respond(headers: &HeaderMap, mut response: async_graphql::Response) -> Response {
     let modern = prefers_graphql_response_json(headers);
     // A request error: nothing ran, so no error has a path (an execution
@@ -345,13 +366,33 @@ pub fn respond(headers: &HeaderMap, mut response: async_graphql::Response) -> Re
         JSON_UTF8
     };
     let extra_headers = std::mem::take(&mut response.http_headers);
-    let body = match super::json::response_body(response) {
+    let body = if no_data {
+        request_error_body(&response).map(bytes::Bytes::from)
+    } else {
+        super::json::response_body(response)
+    };
+    let body = match body {
         Ok(body) => body,
         Err(error) => return graphql_error_response(BffError::internal(error)),
     };
     let mut answer = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     answer.headers_mut().extend(extra_headers);
     answer
+}
+
+/// The body of a request error: `errors` (and `extensions`, if any), no
+/// `data`.
+fn request_error_body(response: &async_graphql::Response) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(serde::Serialize)]
+    struct RequestError<'a> {
+        errors: &'a [async_graphql::ServerError],
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        extensions: &'a BTreeMap<String, async_graphql::Value>,
+    }
+    serde_json::to_vec(&RequestError {
+        errors: &response.errors,
+        extensions: &response.extensions,
+    })
 }
 
 /// Whether the `Accept` header ranks `application/graphql-response+json`

@@ -19,6 +19,7 @@
 
 mod csrf;
 mod endpoint;
+mod introspection;
 pub mod json;
 mod limits;
 mod nulls;

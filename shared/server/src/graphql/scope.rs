@@ -137,7 +137,8 @@ impl SchemaOptions {
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
-        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql, limits)?;
+        let endpoint = GraphQlEndpoint::new(self.finish(builder()), graphiql, limits)?
+            .with_introspection(self.introspection);
         Ok(endpoint.with_fast_path(self.finish_fast(builder())))
     }
 

@@ -94,14 +94,6 @@ async fn preflighted_requests_pass() {
             &[("content-type", "application/graphql-response+json")],
         )
         .await,
-        post(
-            &server,
-            &[
-                ("content-type", "text/plain"),
-                ("apollo-require-preflight", "true"),
-            ],
-        )
-        .await,
         get_query(&server, &[("x-apollo-operation-name", "Products")]).await,
         get_query(&server, &[("apollo-require-preflight", "true")]).await,
         get_query(&server, &[("content-type", "application/json")]).await,
@@ -116,7 +108,42 @@ async fn preflighted_requests_pass() {
     for response in passing {
         assert_eq!(response.status(), 200);
     }
-    assert_eq!(ran.load(Ordering::SeqCst), 8);
+    assert_eq!(ran.load(Ordering::SeqCst), 7);
+}
+
+#[tokio::test]
+async fn a_preflighted_post_must_still_declare_a_json_body() {
+    let (server, ran) = spawn_graphql(&test_config()).await;
+    let preflight = ("apollo-require-preflight", "true");
+    for content_type in [
+        None,
+        Some(""),
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/xml"),
+        Some("application/jsonx"),
+    ] {
+        let mut headers = vec![preflight];
+        headers.extend(content_type.map(|value| ("content-type", value)));
+        let response = post(&server, &headers).await;
+        assert_eq!(response.status(), 400, "{content_type:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("must be JSON"), "{message}");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    // JSON under any spelling, and JSON-based types, pass.
+    for content_type in [
+        "Application/JSON",
+        "application/json;charset=utf-8",
+        "application/graphql+json",
+    ] {
+        let response = post(&server, &[preflight, ("content-type", content_type)]).await;
+        assert_eq!(response.status(), 200, "{content_type}");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod errors;
 mod front_door;
 mod graphql;
 mod helpers;
+mod introspection;
 mod jwks;
 mod limits;
 mod rate_limit;
