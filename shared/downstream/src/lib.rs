@@ -2,7 +2,7 @@
 //! serde models, and the batch loaders GraphQL BFFs use to avoid N+1 calls.
 //!
 //! No axum and no GraphQL schema here: this crate only knows the downstream
-//! contract (DESIGN.md) and how to call it well.
+//! contract (`schema/downstream.openapi.json`) and how to call it well.
 
 pub mod cache;
 pub mod clients;

@@ -505,10 +505,10 @@ async fn signed_in_viewers_see_wishlist_and_personalised_recommendations() {
     );
 }
 
-/// The dashboard is answered without a future per field when everything it
-/// shows was fetched ahead (`graphql::eager`); any field that needs more
-/// sends the whole of it down async-graphql's resolvers. Both must answer
-/// the same, aliases, fragments and `__typename` included.
+/// The dashboard fetches ahead what its selection shows (read from the
+/// selection set, fragments looked through); however a client spells the
+/// same selection, the answer is the same, aliases, fragments and
+/// `__typename` included.
 #[tokio::test]
 async fn dashboard_answers_the_same_on_its_fast_and_general_paths() {
     let app = spawn_app().await;

@@ -1,7 +1,7 @@
-//! A request the BFF has seen pass validation before is answered without
-//! async-graphql's executor when it can be (`EagerRoots`): the repeat must
-//! answer exactly as the first time (data, errors, paths), make the same
-//! downstream calls, and never fetch anything twice when it falls back.
+//! A request the BFF has seen pass validation before skips the limits and
+//! full validation the second time (the endpoint's fast path): the repeat
+//! must answer exactly as the first time (data, errors, paths) and make the
+//! same downstream calls.
 
 use devstack::Fault;
 use serde_json::{Value, json};
@@ -114,8 +114,7 @@ async fn a_repeated_dashboard_with_a_failed_part_reports_it_and_fetches_once() {
 #[tokio::test]
 async fn a_repeated_dashboard_needing_more_than_was_loaded_fetches_the_rest_once() {
     let app = uncached_app().await;
-    // Addresses are not written eagerly: the loaded dashboard goes to the
-    // schema's resolvers, which take the profile as it was loaded.
+    // Addresses come with the profile as it was loaded.
     let query = "{ dashboard { user { name addresses { city } } orders(first: 2) { id } } }";
     let answers = repeated(&app, query, json!({}), 3).await;
     assert_all_equal(&answers);
@@ -136,9 +135,9 @@ async fn a_repeated_dashboard_needing_more_than_was_loaded_fetches_the_rest_once
 }
 
 #[tokio::test]
-async fn repeated_requests_the_eager_path_declines_answer_as_before() {
+async fn repeated_requests_with_several_root_fields_answer_as_before() {
     let app = uncached_app().await;
-    // A root field without an eager answer next to the dashboard.
+    // Another root field next to the dashboard.
     let query = "{ me { name } dashboard { orders(first: 1) { id } } }";
     let answers = repeated(&app, query, json!({}), 3).await;
     assert_all_equal(&answers);

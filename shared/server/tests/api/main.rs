@@ -15,6 +15,7 @@ mod helpers;
 mod introspection;
 mod jwks;
 mod limits;
+mod pipeline;
 mod rate_limit;
 mod serve;
 mod token_bounds;
