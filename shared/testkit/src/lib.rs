@@ -50,6 +50,16 @@ pub fn only_error(response: &Value) -> &Value {
     errors[0]
 }
 
+/// A request error (refused before anything ran): one BAD_USER_INPUT
+/// error whose message contains `message_part`, and no `data` key at all.
+pub fn assert_request_error(response: &Value, message_part: &str) {
+    assert!(response.get("data").is_none(), "{response}");
+    let error = only_error(response);
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{response}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains(message_part), "{response}");
+}
+
 /// The error whose path is `path`; panics when there is none.
 pub fn error_at<'a>(response: &'a Value, path: &[Value]) -> &'a Value {
     let path = Value::Array(path.to_vec());

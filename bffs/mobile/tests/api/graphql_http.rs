@@ -4,6 +4,7 @@
 
 use bff_server::Profile;
 use serde_json::{Value, json};
+use testkit::assert_request_error;
 use testkit::graphql_http::assert_graphql_http_audit_passes;
 
 use crate::helpers::{
@@ -31,15 +32,6 @@ async fn post(app: &TestApp, accept: &str, body: &Value) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
-}
-
-/// A request error: one BAD_USER_INPUT error, no `data` key at all.
-fn assert_request_error(body: &Value, message_part: &str) {
-    assert!(body.get("data").is_none(), "{body}");
-    let error = only_error(body);
-    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{body}");
-    let message = error["message"].as_str().unwrap();
-    assert!(message.contains(message_part), "{body}");
 }
 
 #[tokio::test]
