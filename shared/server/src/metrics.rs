@@ -28,6 +28,10 @@ pub const CONNECTIONS_OPEN: &str = "http_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
 pub const CONNECTIONS_TIMED_OUT: &str = "http_connections_timed_out_total";
 pub const ACCEPT_ERRORS: &str = "http_accept_errors_total";
+/// GraphQL requests run, by `validation`: `full` (first seen) or
+/// `remembered` (passed the limits and full validation before, so only
+/// the fast check runs).
+pub const GRAPHQL_REQUESTS: &str = "graphql_requests_total";
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -77,6 +81,10 @@ fn describe_metrics() {
     metrics::describe_counter!(
         CONNECTIONS_TIMED_OUT,
         "Client connections closed waiting for a request head: header_read (too slow to send it) or keep_alive (idle too long)."
+    );
+    metrics::describe_counter!(
+        GRAPHQL_REQUESTS,
+        "GraphQL requests run, by validation: full (first seen) or remembered (seen pass before; same executor, lighter validation)."
     );
     metrics::describe_counter!(
         ACCEPT_ERRORS,

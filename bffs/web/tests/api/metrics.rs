@@ -40,3 +40,40 @@ async fn metrics_show_downstream_calls_retries_and_cache_lookups() {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
 }
+
+/// A value of the Prometheus text `text` for the series `series` (0 when
+/// it is not there yet).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A dashboard repeated takes the remembered-validation path (same
+/// executor, lighter validation); the first of its kind the full one. Other
+/// tests add to the process-wide counters, so only lower bounds hold.
+#[tokio::test]
+async fn repeated_dashboards_take_the_remembered_validation_path() {
+    let app = spawn_app().await;
+    let scrape = || async {
+        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let text = response.text().await.unwrap();
+        (
+            sample(&text, r#"graphql_requests_total{validation="full"}"#),
+            sample(&text, r#"graphql_requests_total{validation="remembered"}"#),
+        )
+    };
+    // A query text no other test sends.
+    let query = "query RepeatedDashboardForMetrics { dashboard { orders(first: 2) { id } } }";
+    let (full, remembered) = scrape().await;
+    for _ in 0..3 {
+        let response = app.query_as("u1", query, json!({})).await;
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    let (full_after, remembered_after) = scrape().await;
+    assert!(full_after >= full + 1.0, "{full} → {full_after}");
+    assert!(
+        remembered_after >= remembered + 2.0,
+        "{remembered} → {remembered_after}"
+    );
+}

@@ -231,6 +231,12 @@ where
         // Boxed: async-graphql's execution future is large, and unboxed it
         // is copied each time an enclosing future moves (handler, layers),
         // which was ~2.5% of the instructions per request.
+        let validation = match admitted {
+            Admitted::Validated(_) => "remembered",
+            Admitted::Checked(_) => "full",
+        };
+        metrics::counter!(crate::metrics::GRAPHQL_REQUESTS, "validation" => validation)
+            .increment(1);
         let mut response = match admitted {
             Admitted::Validated(cached) => {
                 admit_document(&mut request, &cached);
