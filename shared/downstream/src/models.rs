@@ -1,4 +1,4 @@
-//! Serde models of the downstream contract (DESIGN.md, "Downstream contract").
+//! Serde models of the downstream contract (`schema/downstream.openapi.json`).
 //!
 //! Field names are the wire names (snake_case). Unknown fields are tolerated so a
 //! service can grow; a missing required field fails decoding, which the client

@@ -3,7 +3,7 @@
 //! answer exactly as the first time (data, errors, paths), make the same
 //! downstream calls, and never fetch anything twice when it falls back.
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app_with};

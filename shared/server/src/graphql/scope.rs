@@ -8,10 +8,10 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{
     Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode, Value,
 };
-use downstream::loaders::ProductLoader;
 use downstream::{Downstream, RequestContext};
 
 use super::GraphQlEndpoint;
+use super::loaders::ProductLoader;
 use crate::StartError;
 use crate::auth::Viewer;
 use crate::error::BffError;

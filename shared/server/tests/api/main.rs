@@ -3,19 +3,27 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+#[cfg(feature = "graphql")]
 mod body;
 mod config;
 mod connections;
 mod context;
+#[cfg(feature = "graphql")]
 mod csrf;
+#[cfg(feature = "graphql")]
 mod eager;
 mod errors;
 mod front_door;
+#[cfg(feature = "graphql")]
 mod graphql;
 mod helpers;
 mod jwks;
+#[cfg(feature = "graphql")]
 mod limits;
+#[cfg(feature = "graphql")]
+mod loaders;
 mod rate_limit;
 mod serve;
 mod token_bounds;
+#[cfg(feature = "graphql")]
 mod validation;
