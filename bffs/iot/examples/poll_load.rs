@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bff_server::{Config, Defaults, ViewerKind, issue_dev_token};
-use devstack::Services;
+use devstack_services::Services;
 use downstream::DownstreamConfig;
 
 #[global_allocator]
@@ -124,7 +124,7 @@ async fn bytes_table(
 ) -> Result<(), Box<dyn std::error::Error>> {
     println!("| device | device service JSON | iot JSON | iot CBOR | iot JSON body |");
     println!("|---|---|---|---|---|");
-    for device in devstack::seed::Seed::new().devices {
+    for device in devstack_services::seed::Seed::new().devices {
         let service = client
             .get(format!("{device_service}/devices/{}", device.id))
             .send()

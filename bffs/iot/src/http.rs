@@ -49,8 +49,9 @@ struct AppState {
 
 /// The whole iot BFF as a router, front door included.
 pub fn app(config: &Config) -> Result<Router, StartError> {
-    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+    // The process's one HTTP client: downstream calls and the JWKS fetch.
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
     let state = AppState {
         downstream: Downstream::new(&config.downstream, http),
     };

@@ -21,7 +21,6 @@ use bff_server::graphql::{
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
-use serde_json::json;
 use tower_http::compression::CompressionLayer;
 
 use crate::persisted::{PersistedQueries, Safelist};
@@ -44,8 +43,9 @@ struct AppState {
 /// `safelist_file` set, only the operations listed there run; a manifest that
 /// cannot be read or is not valid stops the start.
 pub fn app(config: &Config) -> Result<Router, StartError> {
-    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+    // The process's one HTTP client: downstream calls and the JWKS fetch.
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
     let persisted = match &config.safelist_file {
         Some(path) => {
             let safelist = Safelist::load(path).map_err(|error| ConfigError::Invalid {
@@ -165,8 +165,5 @@ fn private(mut response: Response) -> Response {
 fn persisted_query_not_found() -> Response {
     let error = BffError::PersistedQueryNotFound;
     error.log();
-    let body = json!({
-        "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }]
-    });
-    (StatusCode::OK, Json(body)).into_response()
+    (StatusCode::OK, Json(error.graphql_body())).into_response()
 }

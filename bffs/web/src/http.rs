@@ -28,8 +28,9 @@ struct AppState {
 
 /// The whole web BFF as a router, front door included.
 pub fn app(config: &Config) -> Result<Router, StartError> {
-    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+    // The process's one HTTP client: downstream calls and the JWKS fetch.
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
     let dev = config.profile.is_dev();
     let state = AppState {
         graphql: SchemaOptions { introspection: dev }.endpoint(

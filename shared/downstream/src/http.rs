@@ -1,5 +1,5 @@
 //! The HTTP plumbing under every typed client: one shared pooled client
-//! (hyper's, with rustls), contract-aware status mapping, deadlines and the
+//! (reqwest, with rustls), contract-aware status mapping, deadlines and the
 //! propagated headers.
 
 use std::collections::HashMap;
@@ -12,11 +12,6 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
 use http::{HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 use url::Url;
@@ -29,6 +24,9 @@ use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, telemetr
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const POOL_MAX_IDLE_PER_HOST: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest URI the `http` crate (and so reqwest) can send: a longer
+/// URL is refused before the breaker is asked, like any unsendable request.
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 /// Least time a retry must have left before the deadline to be worth making.
 const MIN_RETRY_TRY: Duration = Duration::from_millis(20);
 
@@ -39,37 +37,34 @@ const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// The process-wide client for downstream calls: HTTP/1.1 with a
-/// keep-alive pool, plain or TLS (rustls, Mozilla's roots). Redirects are
-/// never followed: downstream base URLs are configured, and following one
-/// would let a service send the BFF (and its headers) elsewhere. hyper's
-/// client directly rather than reqwest on top of it: reqwest re-parsed each
-/// call's URL twice (its redirect layer, then the response), ~7% of the
-/// instructions of a dashboard request.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The process's one HTTP client (reqwest): every downstream call and the
+/// JWKS fetch go through it. HTTP/1.1 with a keep-alive pool, plain or TLS
+/// (rustls, Mozilla's roots; no OpenSSL). Redirects are never followed:
+/// downstream base URLs are configured, and following one would let a
+/// service send the BFF (and its headers) elsewhere. No proxy is taken from
+/// the environment: where calls go is what the config says.
+pub type HttpClient = reqwest::Client;
 
 /// Why the client could not be built: the TLS backend refused its settings.
-pub type HttpClientError = rustls::Error;
+pub type HttpClientError = reqwest::Error;
 
 /// Builds the process-wide HTTP client. Call once at start-up and clone the
 /// result (it is an `Arc`); fails only when the TLS backend cannot start.
 pub fn build_http_client() -> Result<HttpClient, HttpClientError> {
-    let mut tcp = HttpConnector::new();
-    tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    // The TLS connector wraps it and decides by the URL's scheme.
-    tcp.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(tcp);
-    Ok(Client::builder(TokioExecutor::new())
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .http1_only()
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        // Retries are ours (GET only, budgeted, by deadline). With no retry
+        // left to make, reqwest also skips copying every request in case
+        // of one.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .build()
 }
 
 /// The body of a GET several callers wait for (`Bytes`: shared, not copied).
@@ -377,11 +372,11 @@ impl<'a> Call<'a> {
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
-            // The request moves into hyper's (boxed) future here rather than
-            // through `try_once`'s arguments, which would keep copies of it
-            // in every enclosing future (+6% instructions per dashboard,
+            // The request moves into reqwest's (boxed) future here rather
+            // than through `try_once`'s arguments, which would keep copies of
+            // it in every enclosing future (+6% instructions per dashboard,
             // mostly moving those futures).
-            let sent = endpoint.http.request(request);
+            let sent = endpoint.http.execute(request);
             let (outcome, retry_after) = match self.try_once(ctx, sent, try_timeout).await {
                 Ok(body) => (Ok(body), None),
                 Err(failure) => (Err(failure.error), failure.retry_after),
@@ -425,7 +420,7 @@ impl<'a> Call<'a> {
     async fn try_once(
         &self,
         ctx: &RequestContext,
-        sent: ResponseFuture,
+        sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
         timeout: Duration,
     ) -> Result<Bytes, TryFailure> {
         let service = self.endpoint.service;
@@ -445,23 +440,21 @@ impl<'a> Call<'a> {
     async fn exchange(
         &self,
         ctx: &RequestContext,
-        sent: ResponseFuture,
+        sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
     ) -> Result<Bytes, TryFailure> {
         let endpoint = self.endpoint;
         let (service, route) = (endpoint.service, self.route);
         let response = sent
             .await
-            .map_err(|error| map_transport_error(service, route, &error))?;
+            .map_err(|error| map_transport_error(service, route, error))?;
         let status = response.status();
         tracing::debug!(%service, route, status = status.as_u16(), request_id = %ctx.request_id, "downstream call");
         let error = match status {
             s if s.is_success() => {
-                let body = response
-                    .into_body()
-                    .collect()
+                return response
+                    .bytes()
                     .await
-                    .map_err(|error| map_transport_error(service, route, &error))?;
-                return Ok(body.to_bytes());
+                    .map_err(|error| map_transport_error(service, route, error).into());
             }
             StatusCode::NOT_FOUND => DownstreamError::NotFound { service },
             s if s.is_client_error() => DownstreamError::Rejected {
@@ -481,41 +474,46 @@ impl<'a> Call<'a> {
 
     /// The HTTP request of this call, or [`DownstreamError::Unsendable`]
     /// when a value does not fit in its URI (over 64 KiB) or a header.
-    fn request(&self, ctx: &RequestContext) -> Result<http::Request<Full<Bytes>>, DownstreamError> {
-        self.build_request(ctx).map_err(|error| {
+    fn request(&self, ctx: &RequestContext) -> Result<reqwest::Request, DownstreamError> {
+        self.build_request(ctx).map_err(|reason| {
             let (service, route) = (self.endpoint.service, self.route);
-            tracing::debug!(%service, route, %error, "downstream request cannot be sent");
+            tracing::debug!(%service, route, reason, "downstream request cannot be sent");
             telemetry::call(service, telemetry::Outcome::Refused, None);
             DownstreamError::Unsendable { service }
         })
     }
 
-    /// The HTTP request of this call, with the propagated headers.
-    /// Built in place rather than with `http::request::Builder`, whose
-    /// every step moves the whole request (~1% of a dashboard request).
-    fn build_request(
-        &self,
-        ctx: &RequestContext,
-    ) -> Result<http::Request<Full<Bytes>>, http::Error> {
-        let body = match &self.body {
-            Some(body) => Full::new(body.clone()),
-            None => Full::default(),
-        };
-        let mut request = http::Request::new(body);
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = http::Uri::try_from(self.url.as_str())?;
+    /// The HTTP request of this call, with the propagated headers. Checked
+    /// here, before the breaker is asked, for everything reqwest would
+    /// refuse only once sent: the URI's length (the url crate's output is
+    /// otherwise always a valid URI) and each header value.
+    fn build_request(&self, ctx: &RequestContext) -> Result<reqwest::Request, &'static str> {
+        if self.url.as_str().len() > MAX_URI_LEN {
+            return Err("URI too long");
+        }
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        if let Some(body) = &self.body {
+            *request.body_mut() = Some(body.clone().into());
+        }
+        let invalid = |_| "invalid header value";
         let headers = request.headers_mut();
         headers.reserve(5);
-        headers.insert(X_REQUEST_ID, HeaderValue::from_str(&ctx.request_id)?);
+        headers.insert(
+            X_REQUEST_ID,
+            HeaderValue::from_str(&ctx.request_id).map_err(invalid)?,
+        );
         headers.insert(
             TRACEPARENT,
-            HeaderValue::from_bytes(&ctx.trace.header_bytes())?,
+            HeaderValue::from_bytes(&ctx.trace.header_bytes()).map_err(invalid)?,
         );
         if let Some(user_id) = &ctx.user_id {
-            headers.insert(X_USER_ID, HeaderValue::from_str(user_id)?);
+            headers.insert(X_USER_ID, HeaderValue::from_str(user_id).map_err(invalid)?);
         }
         if let Some(key) = self.idempotency_key {
-            headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_str(key)?);
+            headers.insert(
+                IDEMPOTENCY_KEY,
+                HeaderValue::from_str(key).map_err(invalid)?,
+            );
         }
         if self.body.is_some() {
             headers.insert(http::header::CONTENT_TYPE, APPLICATION_JSON);
@@ -562,14 +560,16 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 }
 
 /// A connection, write or read failure: the service is unavailable (and a
-/// GET may be retried). hyper's errors never carry the URL, so they can be
-/// logged as they are.
-fn map_transport_error(
-    service: Service,
-    route: &str,
-    error: &(dyn std::error::Error + 'static),
-) -> DownstreamError {
+/// GET may be retried). The URL is dropped from the error before it is
+/// logged: the route names the call without the ids in its path.
+fn map_transport_error(service: Service, route: &str, error: reqwest::Error) -> DownstreamError {
+    use std::error::Error as _;
+    let error = error.without_url();
     tracing::debug!(%service, route, %error, source = ?error.source(), "downstream transport error");
+    if error.is_builder() {
+        // Unreachable while `build_request` checks what reqwest checks.
+        return DownstreamError::Unsendable { service };
+    }
     DownstreamError::Unavailable {
         service,
         status: None,

@@ -1,7 +1,8 @@
 //! Typed clients for the five downstream services every BFF calls, their
-//! serde models, and the batch loaders GraphQL BFFs use to avoid N+1 calls.
+//! serde models, and batch lookups by ids (`lookup`), over which the GraphQL
+//! BFFs build their DataLoaders to avoid N+1 calls.
 //!
-//! No axum and no GraphQL schema here: this crate only knows the downstream
+//! No axum and no GraphQL here: this crate only knows the downstream
 //! contract (`schema/downstream.openapi.json`) and how to call it well.
 
 pub mod cache;
@@ -11,7 +12,6 @@ pub mod context;
 pub mod error;
 pub mod http;
 mod ids;
-pub mod loaders;
 pub mod models;
 pub mod resilience;
 mod service;

@@ -13,6 +13,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use downstream::RequestContext;
+use downstream::http::HttpClient;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
@@ -240,8 +241,10 @@ struct Claims {
 
 impl JwtVerifier {
     /// A JWKS source starts fetching its keys at once when called inside a
-    /// tokio runtime (otherwise on the first token).
-    pub fn from_config(config: &JwtConfig) -> Result<Self, ConfigError> {
+    /// tokio runtime (otherwise on the first token), with `http`: the
+    /// process's one HTTP client, the one its downstream calls use
+    /// ([`downstream::http::build_http_client`]).
+    pub fn from_config(config: &JwtConfig, http: &HttpClient) -> Result<Self, ConfigError> {
         let algorithms = config.validated_algorithms()?;
         let mut validation = Validation::new(algorithms[0]);
         validation.set_issuer(&[&config.issuer]);
@@ -260,8 +263,9 @@ impl JwtVerifier {
                 let jwks = Arc::new(Jwks::new(
                     url.clone(),
                     algorithms.clone(),
+                    http.clone(),
                     Duration::from_secs(config.jwks_min_refresh_secs),
-                )?);
+                ));
                 if tokio::runtime::Handle::try_current().is_ok() {
                     let initial = Arc::clone(&jwks);
                     tokio::spawn(async move { initial.refresh().await });
@@ -436,7 +440,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 struct Jwks {
     url: Url,
     algorithms: Vec<Algorithm>,
-    http: reqwest::Client,
+    http: HttpClient,
     keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
     /// When the last fetch started; held during a fetch, so concurrent
     /// requests with a new `kid` wait for one fetch instead of each making one.
@@ -445,28 +449,17 @@ struct Jwks {
 }
 
 impl Jwks {
-    fn new(
-        url: Url,
-        algorithms: Vec<Algorithm>,
-        min_refresh: Duration,
-    ) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
-            .timeout(JWKS_FETCH_TIMEOUT)
-            // The configured URL is the only place keys come from.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| ConfigError::Invalid {
-                key: "BFF_JWKS_URL (jwt.jwks_url)".into(),
-                reason: format!("no HTTP client for it: {}", error.without_url()),
-            })?;
-        Ok(Self {
+    /// `http` follows no redirect: the configured URL is the only place
+    /// keys come from.
+    fn new(url: Url, algorithms: Vec<Algorithm>, http: HttpClient, min_refresh: Duration) -> Self {
+        Self {
             url,
             algorithms,
             http,
             keys: RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             min_refresh,
-        })
+        }
     }
 
     /// Refetches the key set unless the last fetch is too recent. A failed
@@ -490,6 +483,10 @@ impl Jwks {
         let response = self
             .http
             .get(self.url.clone())
+            // The shared client has no overall timeout (downstream calls
+            // keep their own deadlines): this one bounds the fetch, body
+            // included.
+            .timeout(JWKS_FETCH_TIMEOUT)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)

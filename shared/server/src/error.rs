@@ -282,6 +282,31 @@ pub fn standard_error_body(code: ErrorCode, message: &str) -> Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
+impl BffError {
+    /// `{"errors": [{"message": ..., "extensions": {"code": ...}}]}`: the
+    /// GraphQL shape of this error (plus `extensions.retryAfterSecs` when
+    /// rate limited), for answers made without running an operation. Plain
+    /// JSON, so the front door answers GraphQL-shaped without the GraphQL code.
+    pub fn graphql_body(&self) -> Value {
+        let mut extensions = serde_json::Map::new();
+        extensions.insert("code".into(), json!(self.code()));
+        if let BffError::RateLimited { retry_after_secs } = self {
+            extensions.insert("retryAfterSecs".into(), json!(retry_after_secs));
+        }
+        json!({ "errors": [{ "message": self.to_string(), "extensions": extensions }] })
+    }
+}
+
+/// A GraphQL response that carries only `errors`, with the error's HTTP
+/// status and headers: for requests refused before execution (e.g. an
+/// invalid bearer token → 401 with `WWW-Authenticate`).
+pub fn graphql_error_response(error: BffError) -> Response {
+    error.log();
+    let mut response = (error.http_status(), Json(error.graphql_body())).into_response();
+    response.headers_mut().extend(error.response_headers());
+    response
+}
+
 impl From<DownstreamError> for BffError {
     fn from(error: DownstreamError) -> Self {
         BffError::Downstream(error)
@@ -300,6 +325,7 @@ impl IntoResponse for BffError {
     }
 }
 
+#[cfg(feature = "graphql")]
 impl async_graphql::ErrorExtensions for BffError {
     /// A GraphQL error with `extensions.code` (and `retryAfterSecs` when rate
     /// limited). async-graphql's blanket `From<T: Display>` already turns a

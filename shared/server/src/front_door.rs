@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use downstream::{RequestContext, Service};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tower::ServiceBuilder;
@@ -32,13 +32,20 @@ use crate::auth::{JwtVerifier, authenticate_request};
 use crate::config::{Config, RateLimitConfig};
 use crate::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::context::{downstream_budget, request_context, restart_deadline};
-use crate::error::{BffError, ErrorBody, standard_error_body};
-use crate::graphql::{PREFLIGHT_HEADERS, graphql_error_response};
+use crate::error::{BffError, ErrorBody, graphql_error_response, standard_error_body};
 use crate::rate_limit::{ClientRateLimit, RefusalShape};
 
 /// Upper bound on one readiness TCP connect: a healthy service answers a
 /// handshake in milliseconds, and orchestrators poll often.
 pub const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Headers whose presence proves the request was preflighted: a page of
+/// another origin cannot add them without a CORS preflight. GraphQL
+/// endpoints require one of them (CSRF prevention); CORS allows them.
+pub const PREFLIGHT_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("apollo-require-preflight"),
+    HeaderName::from_static("x-apollo-operation-name"),
+];
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);

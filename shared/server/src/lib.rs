@@ -9,7 +9,8 @@
 //! ```ignore
 //! let config = Config::from_env(Defaults { listen: "127.0.0.1:4000".parse()? })?;
 //! bff_server::init_tracing(config.log_format);
-//! let verifier = Arc::new(JwtVerifier::from_config(&config.jwt)?);
+//! let http = downstream::http::build_http_client()?; // the process's one client
+//! let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
 //! let router = bff_server::front_door(web_bff::routes(&config), &config, verifier);
 //! bff_server::serve(router, &config).await?;
 //! ```
@@ -19,6 +20,8 @@ pub mod config;
 pub mod context;
 pub mod error;
 mod front_door;
+/// The GraphQL endpoint plumbing (feature `graphql`: web-bff and mobile-bff).
+#[cfg(feature = "graphql")]
 pub mod graphql;
 pub mod metrics;
 mod rate_limit;
@@ -28,8 +31,8 @@ mod serve;
 pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
 pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
-pub use error::{BffError, ErrorCode};
-pub use front_door::{FrontDoor, READINESS_CONNECT_TIMEOUT, front_door};
+pub use error::{BffError, ErrorCode, graphql_error_response};
+pub use front_door::{FrontDoor, PREFLIGHT_HEADERS, READINESS_CONNECT_TIMEOUT, front_door};
 pub use run::{StartError, run};
 
 /// The allocator every BFF binary installs: under many small, short-lived

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, Request};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderName};
 
 use crate::auth::Authentication;
 use crate::config::RateLimitConfig;
-use crate::error::{BffError, ErrorBody};
+use crate::error::{BffError, ErrorBody, graphql_error_response};
 
 /// Paths never limited: orchestrators and scrapers poll them from one address.
 const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
@@ -120,16 +120,7 @@ impl ClientRateLimit {
         };
         match self.shape {
             RefusalShape::Rest(body) => error.into_response_with(body),
-            RefusalShape::GraphQl => {
-                error.log();
-                let body = serde_json::json!({ "errors": [{
-                    "message": error.to_string(),
-                    "extensions": { "code": error.code(), "retryAfterSecs": retry_after_secs.max(1) },
-                }] });
-                let mut response = (error.http_status(), axum::Json(body)).into_response();
-                response.headers_mut().extend(error.response_headers());
-                response
-            }
+            RefusalShape::GraphQl => graphql_error_response(error),
         }
     }
 }

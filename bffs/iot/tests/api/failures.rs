@@ -1,7 +1,7 @@
 //! When the device service fails: 502/504 through the shared error mapping,
 //! with the compact body; and the front door's health routes.
 
-use devstack::Fault;
+use devstack_services::Fault;
 
 use crate::helpers::{As, PATCH_SETTINGS, Reply, spawn_app, spawn_app_with};
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bff_server::{Config, Defaults, ViewerKind, issue_dev_token};
-use devstack::Services;
+use devstack_services::Services;
 use downstream::DownstreamConfig;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
@@ -342,6 +342,6 @@ pub(crate) fn cbor_bytes(value: &ciborium::Value) -> Vec<u8> {
 }
 
 /// The seed the services started from (the same on every run).
-pub(crate) fn seed() -> devstack::seed::Seed {
-    devstack::seed::Seed::new()
+pub(crate) fn seed() -> devstack_services::seed::Seed {
+    devstack_services::seed::Seed::new()
 }

@@ -1,7 +1,7 @@
 //! Cheap polling: `ETag` on every status, `If-None-Match` → 304 without a
 //! body while nothing changed, a new tag as soon as something did.
 
-use devstack::Fault;
+use devstack_services::Fault;
 use reqwest::header::{ACCEPT, IF_NONE_MATCH};
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! `GET /v1/devices/{id}`: the compact keys, what is left out, truncation.
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::json;
 
 use crate::helpers::{As, GET_DEVICE, Reply, seed, spawn_app};

@@ -2,7 +2,7 @@
 //! part failing on its own, and only the selected parts fetched.
 
 use bff_server::ViewerKind;
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
-use devstack::{RecordedRequest, Services};
+use devstack_services::{RecordedRequest, Services};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
 pub(crate) use testkit::{
@@ -226,8 +226,8 @@ pub(crate) fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<
 }
 
 /// The seed the services started from (the same on every run).
-pub(crate) fn seed() -> devstack::seed::Seed {
-    devstack::seed::Seed::new()
+pub(crate) fn seed() -> devstack_services::seed::Seed {
+    devstack_services::seed::Seed::new()
 }
 
 pub(crate) fn gunzip(bytes: &[u8]) -> Vec<u8> {

@@ -289,7 +289,7 @@ async fn a_failed_answer_is_not_cacheable() {
     app.services
         .product
         .control
-        .set_fault(devstack::Fault::new("/products").status(503));
+        .set_fault(devstack_services::Fault::new("/products").status(503));
     let query = "{ product(id: \"p1\") { name } }";
     let hash = sha256(query);
     // Registered even though this run failed: the text is fine.
@@ -391,7 +391,7 @@ async fn a_stale_answer_says_so_and_is_never_cacheable() {
     app.services
         .product
         .control
-        .set_fault(devstack::Fault::new("/products").status(503));
+        .set_fault(devstack_services::Fault::new("/products").status(503));
 
     // The product service is down: the cached copy past its TTL is served,
     // marked stale, and a CDN must not keep it.

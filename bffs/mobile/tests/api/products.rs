@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use downstream::models::Product;
 use serde_json::{Value, json};
 

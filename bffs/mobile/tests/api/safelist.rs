@@ -115,7 +115,9 @@ async fn anything_else_is_refused_and_nothing_is_called() {
 
 #[tokio::test]
 async fn a_bad_manifest_stops_the_start() {
-    let services = devstack::Services::spawn_ephemeral().await.unwrap();
+    let services = devstack_services::Services::spawn_ephemeral()
+        .await
+        .unwrap();
     let wrong_hash = json!({ sha256("{ other }"): PRODUCT }).to_string();
     let cases = [
         ("not json", "not a JSON object"),

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::json;
 
 use crate::helpers::{DASHBOARD, data, spawn_app};

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

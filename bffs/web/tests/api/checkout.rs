@@ -1,6 +1,6 @@
 //! Checkout initialisation: validate the cart, then price it.
 
-use devstack::seed::quote;
+use devstack_services::seed::quote;
 use serde_json::{Value, json};
 
 use crate::helpers::{data, error_codes, money, only_error, spawn_app};
@@ -95,7 +95,8 @@ async fn checkout_prices_the_cart_for_the_viewer() {
     );
 
     // One call per source: user, products (one batch), quote, payment methods.
-    let count = |service: &devstack::ServiceHandle, route: &str| service.control.count(route);
+    let count =
+        |service: &devstack_services::ServiceHandle, route: &str| service.control.count(route);
     assert_eq!(count(&app.services.user, "GET /users"), 1);
     assert_eq!(
         count(&app.services.user, "GET /users/{id}/payment-methods"),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
-use devstack::{RecordedRequest, Services};
+use devstack_services::{RecordedRequest, Services};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
 pub(crate) use testkit::{
@@ -165,6 +165,6 @@ pub(crate) fn money(cents: i64) -> Value {
 }
 
 /// The seed the services started from (the same on every run).
-pub(crate) fn seed() -> devstack::seed::Seed {
-    devstack::seed::Seed::new()
+pub(crate) fn seed() -> devstack_services::seed::Seed {
+    devstack_services::seed::Seed::new()
 }

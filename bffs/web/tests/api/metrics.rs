@@ -2,7 +2,7 @@
 //! format. The recorder is process-wide, so other tests add to the numbers:
 //! only presence is asserted.
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use devstack::Fault;
-use devstack::seed::FIRST_NEW_ORDER_NUMBER;
+use devstack_services::Fault;
+use devstack_services::seed::FIRST_NEW_ORDER_NUMBER;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -3,7 +3,7 @@
 //! must answer exactly as the first time (data, errors, paths) and make the
 //! same downstream calls.
 
-use devstack::Fault;
+use devstack_services::Fault;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app_with};

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use devstack::Fault;
+use devstack_services::Fault;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -193,7 +193,8 @@ async fn assert_dashboard_is_one_round_then_one_batch(app: &TestApp) {
     // p6 is on two orders (o11, o14), yet asked for once.
     assert!(distinct.contains("p6"));
 
-    let calls = |service: &devstack::ServiceHandle, route: &str| service.control.count(route);
+    let calls =
+        |service: &devstack_services::ServiceHandle, route: &str| service.control.count(route);
     assert_eq!(calls(&app.services.order, "GET /users/{id}/orders"), 1);
     assert_eq!(
         calls(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use futures::future::join_all;
 
 use crate::{Harness, ctx};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use downstream::models::DeviceSettingsPatch;
 use downstream::{BreakerConfig, Downstream, DownstreamError};
 use rand::Rng;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use downstream::{DownstreamError, Service};
 
 use crate::{Harness, SHORT_TIMEOUT, ctx};

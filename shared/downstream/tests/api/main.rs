@@ -9,13 +9,13 @@ mod coalescing;
 mod deadlines;
 mod errors;
 mod hostile_ids;
-mod loaders;
+mod lookups;
 mod retries;
 mod stale;
 
 use std::time::Duration;
 
-use devstack::Services;
+use devstack_services::Services;
 use downstream::{Downstream, DownstreamConfig, RequestContext};
 
 /// Reference services on ephemeral ports and clients pointed at them.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use downstream::models::PlaceOrderRequest;
 use downstream::{BreakerConfig, DownstreamError, RetryConfig, Service};
 use tokio::time::Instant;

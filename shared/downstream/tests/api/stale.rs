@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use devstack::Fault;
+use devstack_services::Fault;
 use downstream::{BreakerOverrides, DownstreamError, Service};
 
 use crate::{Harness, ctx};

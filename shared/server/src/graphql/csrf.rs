@@ -20,16 +20,11 @@
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{HeaderMap, HeaderName, Method, header};
+use http::{HeaderMap, Method, header};
 
 use super::graphql_error_response;
 use crate::error::BffError;
-
-/// Headers whose presence proves the request was preflighted.
-pub const PREFLIGHT_HEADERS: [HeaderName; 2] = [
-    HeaderName::from_static("apollo-require-preflight"),
-    HeaderName::from_static("x-apollo-operation-name"),
-];
+pub use crate::front_door::PREFLIGHT_HEADERS;
 
 /// Content types a browser sends cross-origin without a preflight.
 const SIMPLE_CONTENT_TYPES: [&str; 3] = [

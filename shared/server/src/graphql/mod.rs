@@ -22,14 +22,17 @@ mod endpoint;
 mod introspection;
 pub mod json;
 mod limits;
+mod loaders;
 mod nulls;
 mod scope;
 
+pub use crate::error::graphql_error_response;
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
 pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, count_tokens, parse_query};
+pub use loaders::{MAX_BATCH_SIZE, ProductLoader};
 pub use nulls::{NullPropagation, SdlError};
 pub use scope::{RequestScope, RoleGuard, SchemaOptions};
 
@@ -138,13 +141,4 @@ pub(crate) fn operation_to_run<'a>(
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
-}
-
-/// A GraphQL response that carries only `error`, with the error's HTTP
-/// status and headers: for requests refused before execution (e.g. an
-/// invalid bearer token → 401 with `WWW-Authenticate`).
-pub fn graphql_error_response(error: BffError) -> axum::response::Response {
-    error.into_response_with(|code, message| {
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
-    })
 }

@@ -5,10 +5,10 @@ use std::sync::{Arc, OnceLock};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode};
-use downstream::loaders::ProductLoader;
 use downstream::{Downstream, RequestContext};
 
 use super::GraphQlEndpoint;
+use super::loaders::ProductLoader;
 use crate::StartError;
 use crate::auth::Viewer;
 use crate::config::GraphQlConfig;

@@ -7,8 +7,8 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUDIENCE, ISSUER, SECRET, now, probe_routes, spawn_front_door, test_config, token, token_with,
-    user_claims, verifier,
+    AUDIENCE, ISSUER, SECRET, http, now, probe_routes, spawn_front_door, test_config, token,
+    token_with, user_claims, verifier,
 };
 
 fn verify(token: &str) -> Result<Viewer, AuthError> {
@@ -195,13 +195,13 @@ fn garbage_is_malformed() {
 #[test]
 fn the_verifier_needs_a_usable_secret() {
     let missing = JwtConfig::default();
-    let error = JwtVerifier::from_config(&missing).unwrap_err();
+    let error = JwtVerifier::from_config(&missing, &http()).unwrap_err();
     assert!(error.to_string().contains("BFF_JWT_SECRET"), "{error}");
     let short = JwtConfig {
         secret: Some("short".into()),
         ..JwtConfig::default()
     };
-    assert!(JwtVerifier::from_config(&short).is_err());
+    assert!(JwtVerifier::from_config(&short, &http()).is_err());
     let debug = format!("{:?}", verifier(&test_config()));
     assert!(!debug.contains(SECRET), "{debug}");
 }

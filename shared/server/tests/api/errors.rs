@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 
+#[cfg(feature = "graphql")]
 use async_graphql::ErrorExtensions;
 use axum::Router;
 use axum::response::IntoResponse;
@@ -260,6 +261,7 @@ async fn handlers_return_errors_over_http() {
     );
 }
 
+#[cfg(feature = "graphql")]
 #[test]
 fn graphql_errors_carry_the_code() {
     for (error, _, code, message) in cases() {
@@ -279,5 +281,25 @@ fn graphql_errors_carry_the_code() {
     assert_eq!(
         limited.extensions.unwrap().get("retryAfterSecs"),
         Some(&async_graphql::Value::from(3))
+    );
+}
+
+/// The front door's GraphQL-shaped answers: plain JSON, no GraphQL code.
+#[test]
+fn graphql_bodies_carry_the_code() {
+    for (error, _, code, message) in cases() {
+        let body = error.graphql_body();
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["message"], message);
+        assert_eq!(errors[0]["extensions"]["code"], code);
+        assert_eq!(body.as_object().unwrap().len(), 1, "only `errors`: {body}");
+    }
+    let limited = BffError::RateLimited {
+        retry_after_secs: 3,
+    };
+    assert_eq!(
+        limited.graphql_body()["errors"][0]["extensions"],
+        json!({ "code": "RATE_LIMITED", "retryAfterSecs": 3 })
     );
 }

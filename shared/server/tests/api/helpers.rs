@@ -42,7 +42,12 @@ pub(crate) fn test_config() -> Config {
 }
 
 pub(crate) fn verifier(config: &Config) -> Arc<JwtVerifier> {
-    Arc::new(JwtVerifier::from_config(&config.jwt).unwrap())
+    Arc::new(JwtVerifier::from_config(&config.jwt, &http()).unwrap())
+}
+
+/// The HTTP client a BFF process builds once (here: one per use).
+pub(crate) fn http() -> downstream::http::HttpClient {
+    downstream::http::build_http_client().unwrap()
 }
 
 pub(crate) fn now() -> u64 {

@@ -19,7 +19,8 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUDIENCE, ISSUER, SECRET, TestServer, now, spawn, test_config, token, user_claims, verifier,
+    AUDIENCE, ISSUER, SECRET, TestServer, http, now, spawn, test_config, token, user_claims,
+    verifier,
 };
 
 fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -143,7 +144,7 @@ impl Idp {
 
 /// Waits for the fetch the verifier starts on its own.
 async fn started(config: &JwtConfig, idp: &Idp) -> JwtVerifier {
-    let verifier = JwtVerifier::from_config(config).unwrap();
+    let verifier = JwtVerifier::from_config(config, &http()).unwrap();
     for _ in 0..100 {
         if idp.fetches() > 0 {
             break;
@@ -352,27 +353,31 @@ async fn algorithms_are_pinned_by_config() {
     let idp = Idp::serving(&[&key]).await;
     let mut config = idp.config(0);
     config.algorithms = Some(vec![Algorithm::RS256]);
-    let verifier = JwtVerifier::from_config(&config).unwrap();
+    let verifier = JwtVerifier::from_config(&config, &http()).unwrap();
     assert_eq!(
         verifier.verify_fresh(&key.sign(&user_claims("u"))).await,
         Err(AuthError::WrongAlgorithm)
     );
     // HMAC with a JWKS, or anything but HS256 with a secret: refused at start.
     config.algorithms = Some(vec![Algorithm::HS256]);
-    assert!(JwtVerifier::from_config(&config).is_err());
+    assert!(JwtVerifier::from_config(&config, &http()).is_err());
     let secret = JwtConfig {
         secret: Some(SECRET.into()),
         algorithms: Some(vec![Algorithm::RS256]),
         ..JwtConfig::default()
     };
-    let error = JwtVerifier::from_config(&secret).unwrap_err().to_string();
+    let error = JwtVerifier::from_config(&secret, &http())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("jwt.algorithms"), "{error}");
     // Both key sources at once: refused.
     let both = JwtConfig {
         secret: Some(SECRET.into()),
         ..idp.config(0)
     };
-    let error = JwtVerifier::from_config(&both).unwrap_err().to_string();
+    let error = JwtVerifier::from_config(&both, &http())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("both set"), "{error}");
 }
 
@@ -383,7 +388,7 @@ async fn the_front_door_refetches_for_a_rotated_key() {
     let idp = Idp::serving(&[&old]).await;
     let mut config = test_config();
     config.jwt = idp.config(0);
-    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt).unwrap());
+    let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http()).unwrap());
     let server =
         spawn(bff_server::FrontDoor::new(&config, verifier).wrap(crate::helpers::probe_routes()))
             .await;
@@ -450,7 +455,7 @@ fn rsa_sign(claims: &Value) -> String {
 async fn rs256_tokens_verify_and_the_public_key_is_no_hmac_secret() {
     let idp = Idp::serving(&[]).await;
     *idp.keys.lock().unwrap() = json!({ "keys": [rsa_jwk()] });
-    let verifier = JwtVerifier::from_config(&idp.config(0)).unwrap();
+    let verifier = JwtVerifier::from_config(&idp.config(0), &http()).unwrap();
     let viewer = verifier
         .verify_fresh(&rsa_sign(&user_claims("u-rsa")))
         .await
@@ -476,7 +481,7 @@ async fn rs256_tokens_verify_and_the_public_key_is_no_hmac_secret() {
     let mut lying = rsa_jwk();
     lying["alg"] = json!("ES256");
     *idp.keys.lock().unwrap() = json!({ "keys": [lying] });
-    let verifier = JwtVerifier::from_config(&idp.config(0)).unwrap();
+    let verifier = JwtVerifier::from_config(&idp.config(0), &http()).unwrap();
     assert_eq!(
         verifier.verify_fresh(&rsa_sign(&user_claims("u"))).await,
         Err(AuthError::UnknownKey)
@@ -486,7 +491,7 @@ async fn rs256_tokens_verify_and_the_public_key_is_no_hmac_secret() {
     *idp.keys.lock().unwrap() = json!({ "keys": [rsa_jwk()] });
     let mut config = idp.config(0);
     config.algorithms = Some(vec![Algorithm::ES256]);
-    let verifier = JwtVerifier::from_config(&config).unwrap();
+    let verifier = JwtVerifier::from_config(&config, &http()).unwrap();
     assert_eq!(
         verifier.verify_fresh(&rsa_sign(&user_claims("u"))).await,
         Err(AuthError::WrongAlgorithm)

@@ -3,20 +3,29 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+#[cfg(feature = "graphql")]
 mod body;
 mod config;
 mod connections;
 mod context;
+#[cfg(feature = "graphql")]
 mod csrf;
 mod errors;
 mod front_door;
+#[cfg(feature = "graphql")]
 mod graphql;
 mod helpers;
+#[cfg(feature = "graphql")]
 mod introspection;
 mod jwks;
+#[cfg(feature = "graphql")]
 mod limits;
+#[cfg(feature = "graphql")]
+mod loaders;
+#[cfg(feature = "graphql")]
 mod pipeline;
 mod rate_limit;
 mod serve;
 mod token_bounds;
+#[cfg(feature = "graphql")]
 mod validation;

@@ -1,7 +1,7 @@
 //! Behaviour of the five services.
 
-use devstack::Service;
-use devstack::seed::Seed;
+use devstack_services::Service;
+use devstack_services::seed::Seed;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeSet;
 
-use devstack::Service;
+use devstack_services::Service;
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::openapi::{check, resolve};
 
 use crate::common::Stack;
 
-const DOC: &str = include_str!("../../../schema/downstream.openapi.json");
+const DOC: &str = include_str!("../../../../schema/downstream.openapi.json");
 
 fn doc() -> Value {
     serde_json::from_str(DOC).unwrap()
@@ -157,7 +157,7 @@ fn every_served_route_is_documented_and_vice_versa() {
     let served: BTreeSet<_> = Service::ALL
         .into_iter()
         .flat_map(|service| {
-            devstack::routes(service)
+            devstack_services::routes(service)
                 .into_iter()
                 .map(move |(method, path)| (service, method.to_owned(), path.to_owned()))
         })

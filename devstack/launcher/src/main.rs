@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use bff_server::{Config, Defaults, Profile, StartError, ViewerKind};
-use devstack::Services;
+use devstack_services::Services;
 use downstream::DownstreamConfig;
 use tokio::net::TcpListener;
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use devstack::{Fault, RecordedRequest, Service};
+use devstack_services::{Fault, RecordedRequest, Service};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use devstack::{Service, Services};
+use devstack_services::{Service, Services};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use devstack::{Fault, Service, Services};
+//! use devstack_services::{Fault, Service, Services};
 //! let services = Services::spawn_ephemeral().await?;
 //! let config = downstream::DownstreamConfig::with_urls(services.urls());
 //! services.product.control.set_fault(Fault::new("/products").status(503).rate(0.5));
