@@ -3,9 +3,11 @@
 //! these panic with the whole response when a check fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod equivalence;
 pub mod fuzz;
 pub mod graphql_http;
 pub mod openapi;
+pub mod selection;
 
 use serde_json::Value;
 

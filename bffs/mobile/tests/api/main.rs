@@ -5,6 +5,7 @@
 mod bytes;
 mod compression;
 mod dashboard;
+mod equivalence;
 mod fuzz;
 mod graphql_http;
 mod helpers;

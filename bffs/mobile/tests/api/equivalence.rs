@@ -1,0 +1,172 @@
+//! Equivalence that cannot rot: for every root query field of the exported
+//! SDL (`schema/mobile.graphql`), an operation selecting every field reachable
+//! from it (`testkit::selection`), run over HTTP as every seed user and
+//! for every product, first (validated in full) and again (the endpoint's
+//! fast path), and on async-graphql's plain executor over the same
+//! services: the answers must agree byte for byte, with every service up
+//! and with each one failing in turn (`testkit::equivalence`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bff_server::graphql::{NullPropagation, RequestScope};
+use bff_server::{Config, Viewer, ViewerKind};
+use devstack::{Fault, Service};
+use downstream::{Downstream, RequestContext};
+use mobile_bff::schema::{MobileSchema, build_schema};
+use serde_json::{Value, json};
+use testkit::equivalence::{self, Bff, PlainExecution, Seeds};
+use testkit::selection::Schema;
+
+use crate::helpers::{TestApp, client, seed, spawn_app_with};
+
+const SDL: &str = include_str!("../../../../schema/mobile.graphql");
+
+/// What `first` and `page` are given in the second variant of each
+/// operation (the first leaves them at their defaults).
+const OTHER_VALUES: &[(&str, &str)] = &[("first", "1"), ("page", "2")];
+
+/// Root fields that need a signed-in viewer.
+const VIEWER_ROOTS: &[&str] = &["dashboard"];
+
+/// The mobile schema executed by async-graphql alone, against the app's
+/// services, as the BFF's HTTP handler would attach the request scope;
+/// then, as the endpoint does, spec null propagation (async-graphql leaves
+/// a failed field out of its parent instead of making it null, see
+/// `shared/server/src/graphql/nulls.rs`).
+struct Plain {
+    schema: MobileSchema,
+    downstream: Arc<Downstream>,
+    nulls: NullPropagation,
+}
+
+impl Plain {
+    fn new(config: &Config) -> Self {
+        let http = downstream::http::build_http_client().unwrap();
+        Self {
+            schema: build_schema(config.profile.is_dev()),
+            downstream: Arc::new(Downstream::new(&config.downstream, http)),
+            nulls: NullPropagation::from_sdl(SDL).unwrap(),
+        }
+    }
+}
+
+impl PlainExecution for Plain {
+    async fn execute(
+        &self,
+        request: async_graphql::Request,
+        user: Option<&str>,
+    ) -> async_graphql::Response {
+        let mut ctx = RequestContext::background();
+        ctx.user_id = user.map(str::to_owned);
+        let viewer = user.map(|user| Viewer {
+            user_id: user.to_owned(),
+            roles: Vec::new(),
+            kind: ViewerKind::User,
+        });
+        let scope = RequestScope::new(Arc::clone(&self.downstream), ctx, viewer);
+        let (query, operation) = (request.query.clone(), request.operation_name.clone());
+        let mut response = self.schema.execute(request.data(scope)).await;
+        if !response.errors.is_empty() {
+            self.nulls
+                .apply(&query, operation.as_deref(), &mut response);
+        }
+        response
+    }
+}
+
+/// Caches off (both executions see the services as they are), no retries
+/// and no circuit breaker (a failing service fails every call alike, for
+/// the BFF and the plain execution), and room for operations that select
+/// everything (the abuse limits have their own tests).
+async fn app() -> TestApp {
+    spawn_app_with(|config| {
+        config.downstream.cache.ttl_ms = 0;
+        config.downstream.cache.stale_ms = 0;
+        config.downstream.retry.max_retries = 0;
+        config.downstream.breaker.enabled = false;
+        config.graphql.max_cost = 1_000_000;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn every_field_answers_alike_on_the_fast_path_and_on_plain_async_graphql() {
+    let started = Instant::now();
+    let app = app().await;
+    let schema = Schema::parse(SDL);
+    let operations = schema.operations(OTHER_VALUES);
+    let seed = seed();
+    let mut product_ids: Vec<Value> = seed.products.iter().map(|p| json!(p.id)).collect();
+    product_ids.push(json!("p999")); // no such product: null, no error
+    let categories: Vec<Value> = devstack::seed::CATEGORIES
+        .iter()
+        .map(|c| json!(c))
+        .collect();
+    let users: Vec<&str> = seed.users.iter().map(|u| u.id.as_str()).collect();
+    let seeds = Seeds {
+        arguments: &[("id", &product_ids), ("categoryId", &categories)],
+        viewer_roots: VIEWER_ROOTS,
+        users: &users,
+        refused: &[],
+    };
+    let cases = equivalence::cases(&operations, &seeds);
+    // With a service failing: every root, every user, a product in ten.
+    let product_sample: Vec<Value> = product_ids.iter().step_by(10).cloned().collect();
+    let sample_cases = equivalence::cases(
+        &operations,
+        &Seeds {
+            arguments: &[("id", &product_sample), ("categoryId", &categories)],
+            ..seeds
+        },
+    );
+
+    let token = |user: &str| app.token(user);
+    let bff = Bff {
+        url: app.url("/graphql"),
+        client: client(),
+        token: &token,
+    };
+    let plain = Plain::new(&app.config);
+    let all_up = equivalence::check(&bff, &plain, &cases, "every service up", false).await;
+    let mut checked = all_up.cases;
+    let mut reordered = vec![all_up];
+    for service in app.services.all() {
+        let name = service.service.name();
+        service.control.set_fault(Fault::new("/").status(503));
+        let round = format!("{name} service failing");
+        let outcome = equivalence::check(&bff, &plain, &sample_cases, &round, true).await;
+        service.control.clear_faults();
+        checked += outcome.cases;
+        // The mobile BFF calls the user, product and order services only.
+        if [Service::User, Service::Product, Service::Order].contains(&service.service) {
+            assert!(outcome.with_errors > 0, "{round}: no answer had an error");
+        }
+        reordered.push(outcome);
+    }
+    eprintln!(
+        "{} operations, {checked} cases checked in {:?}",
+        operations.len(),
+        started.elapsed()
+    );
+    assert_fields_in_selection_order(&reordered);
+}
+
+/// Every answer agreed in its values; this checks they agreed byte for
+/// byte too, i.e. that every object's fields came in the order the
+/// operation selects them (GraphQL spec, "Objects": "ordered by the order
+/// in which they appear in the query"), so the same request always gets
+/// the same bytes.
+fn assert_fields_in_selection_order(rounds: &[equivalence::Checked]) {
+    let total: usize = rounds.iter().map(|round| round.reordered).sum();
+    let cases: usize = rounds.iter().map(|round| round.cases).sum();
+    let example = rounds
+        .iter()
+        .find_map(|round| round.first_reordered.clone());
+    assert!(
+        total == 0,
+        "{total} of {cases} cases got their fields in another order than selected (the \
+         same values otherwise), e.g. {}",
+        example.unwrap_or_default()
+    );
+}
