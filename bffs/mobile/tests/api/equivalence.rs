@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bff_server::graphql::{NullPropagation, RequestScope};
 use bff_server::{Config, Viewer, ViewerKind};
-use devstack::{Fault, Service};
+use devstack_services::{Fault, Service};
 use downstream::{Downstream, RequestContext};
 use mobile_bff::schema::{MobileSchema, build_schema};
 use serde_json::{Value, json};
@@ -99,7 +99,7 @@ async fn every_field_answers_alike_on_the_fast_path_and_on_plain_async_graphql()
     let seed = seed();
     let mut product_ids: Vec<Value> = seed.products.iter().map(|p| json!(p.id)).collect();
     product_ids.push(json!("p999")); // no such product: null, no error
-    let categories: Vec<Value> = devstack::seed::CATEGORIES
+    let categories: Vec<Value> = devstack_services::seed::CATEGORIES
         .iter()
         .map(|c| json!(c))
         .collect();

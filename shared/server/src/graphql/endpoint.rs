@@ -265,6 +265,7 @@ where
             );
         }
         if !response.errors.is_empty() {
+            sort_errors(&mut response.errors);
             apply_error_codes(&mut response);
             if let Some(request_id) = request_id {
                 tag_internal_errors(&mut response, &request_id);
@@ -296,6 +297,36 @@ where
                 .into_response()
         })
     }
+}
+
+/// Puts errors in document order (by where the field is selected, then by
+/// path, list indexes numerically): the executor records them as fields
+/// complete, so identical requests would otherwise answer different bytes.
+fn sort_errors(errors: &mut [async_graphql::ServerError]) {
+    use async_graphql::PathSegment;
+    use std::cmp::Ordering;
+
+    fn segment_order(a: &PathSegment, b: &PathSegment) -> Ordering {
+        match (a, b) {
+            (PathSegment::Index(a), PathSegment::Index(b)) => a.cmp(b),
+            (PathSegment::Field(a), PathSegment::Field(b)) => a.cmp(b),
+            (PathSegment::Index(_), PathSegment::Field(_)) => Ordering::Less,
+            (PathSegment::Field(_), PathSegment::Index(_)) => Ordering::Greater,
+        }
+    }
+    errors.sort_by(|a, b| {
+        let location = |error: &async_graphql::ServerError| {
+            error.locations.first().map(|pos| (pos.line, pos.column))
+        };
+        location(a).cmp(&location(b)).then_with(|| {
+            a.path
+                .iter()
+                .zip(&b.path)
+                .map(|(a, b)| segment_order(a, b))
+                .find(|order| order.is_ne())
+                .unwrap_or_else(|| a.path.len().cmp(&b.path.len()))
+        })
+    });
 }
 
 /// Refuses a request that leaves out a variable its operation requires
