@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bff_server::ViewerKind;
+use devstack_services::TokenKind;
 use serde_json::json;
 
 const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
@@ -145,13 +145,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     processes.0.push(bff);
     wait_until_up(&client, &format!("http://{BFF_ADDR}/healthz")).await?;
 
-    let token = bff_server::issue_dev_token(
+    let token = devstack_services::issue_dev_token(
         JWT_SECRET,
         bff_server::config::DEFAULT_JWT_ISSUER,
         bff_server::config::DEFAULT_JWT_AUDIENCE,
         "u1",
         Duration::from_secs(3600),
-        ViewerKind::User,
+        TokenKind::User,
     );
     let scenarios = [
         Scenario {

@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bff_server::{Config, Defaults, ViewerKind, issue_dev_token};
+use bff_server::{Config, Defaults};
 use devstack_services::Services;
+use devstack_services::{TokenKind, issue_dev_token};
 use downstream::DownstreamConfig;
 
 #[global_allocator]
@@ -113,7 +114,7 @@ fn token(subject: &str) -> String {
         bff_server::config::DEFAULT_JWT_AUDIENCE,
         subject,
         Duration::from_secs(600),
-        ViewerKind::User,
+        TokenKind::User,
     )
 }
 

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
-use bff_server::{Config, Defaults, Profile, StartError, ViewerKind};
+use bff_server::{Config, Defaults, Profile, StartError};
 use devstack_services::Services;
+use devstack_services::TokenKind;
 use downstream::DownstreamConfig;
 use tokio::net::TcpListener;
 
@@ -88,7 +89,7 @@ fn dev_config(listen: SocketAddr, downstream: DownstreamConfig) -> Config {
 
 fn print_banner(services: &Services, config: &Config) {
     let token = |sub: &str, kind| {
-        bff_server::issue_dev_token(
+        devstack_services::issue_dev_token(
             DEV_JWT_SECRET,
             &config.jwt.issuer,
             &config.jwt.audience,
@@ -117,12 +118,9 @@ fn print_banner(services: &Services, config: &Config) {
     }
     println!();
     println!("  Dev token for u1 (Ada Lovelace), valid 24 h:");
-    println!("    export TOKEN={}", token("u1", ViewerKind::User));
+    println!("    export TOKEN={}", token("u1", TokenKind::User));
     println!("  Device token for d1:");
-    println!(
-        "    export DEVICE_TOKEN={}",
-        token("d1", ViewerKind::Device)
-    );
+    println!("    export DEVICE_TOKEN={}", token("d1", TokenKind::Device));
     println!();
     println!("  Try:");
     println!(

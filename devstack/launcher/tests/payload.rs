@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
+use bff_server::{Config, Defaults, Profile};
 use devstack_services::Services;
+use devstack_services::{TokenKind, issue_dev_token};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -134,7 +135,7 @@ async fn the_mobile_dashboard_is_at_most_40_percent_of_the_web_one() {
         &config.jwt.audience,
         "u1",
         Duration::from_secs(600),
-        ViewerKind::User,
+        TokenKind::User,
     );
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 

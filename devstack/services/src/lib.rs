@@ -23,6 +23,7 @@
 pub mod control;
 pub mod seed;
 mod services;
+pub mod tokens;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use tokio::task::JoinHandle;
 
 pub use control::{Control, Counters, Fault, RecordedRequest};
 pub use downstream::Service;
+pub use tokens::{TokenKind, issue_dev_token};
 
 /// The five services, each running on its own listener. Dropping this stops
 /// accepting connections on all five, so keep it alive for as long as you use

@@ -18,15 +18,12 @@ use http::request::Parts;
 use http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::{ConfigError, JwtConfig, KeySource};
 use crate::error::BffError;
-
-/// What [`issue_dev_token`] signs with.
-const DEV_ALGORITHM: Algorithm = Algorithm::HS256;
 
 /// Deadline of one JWKS fetch.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -579,44 +576,4 @@ pub async fn authenticate_request(verifier: &JwtVerifier, request: &mut Request)
         Authentication::Anonymous => {}
     }
     request.extensions_mut().insert(authentication);
-}
-
-/// Claims of a token made by [`issue_dev_token`].
-#[derive(Serialize)]
-struct DevClaims<'a> {
-    sub: &'a str,
-    iss: &'a str,
-    aud: &'a str,
-    iat: u64,
-    exp: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-}
-
-/// A signed HS256 token for `sub`, valid for `ttl`: what devstack prints for
-/// developers and what tests send. Not for production token issuance.
-pub fn issue_dev_token(
-    secret: &str,
-    issuer: &str,
-    audience: &str,
-    sub: &str,
-    ttl: Duration,
-    kind: ViewerKind,
-) -> String {
-    let now = jsonwebtoken::get_current_timestamp();
-    let claims = DevClaims {
-        sub,
-        iss: issuer,
-        aud: audience,
-        iat: now,
-        exp: now.saturating_add(ttl.as_secs()),
-        kind: (kind == ViewerKind::Device).then_some(DEVICE_KIND),
-    };
-    // Serialising these plain fields and HMAC-signing cannot fail.
-    jsonwebtoken::encode(
-        &Header::new(DEV_ALGORITHM),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("HS256-signing plain string and number claims cannot fail")
 }

@@ -28,7 +28,7 @@ mod rate_limit;
 mod run;
 mod serve;
 
-pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
+pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind};
 pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode, graphql_error_response};

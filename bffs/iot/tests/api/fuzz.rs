@@ -21,8 +21,8 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
-use bff_server::{ViewerKind, issue_dev_token};
 use ciborium::Value as Cbor;
+use devstack_services::{TokenKind, issue_dev_token};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -1389,9 +1389,9 @@ async fn check_auth(app: &TestApp, case: &AuthCase) -> CaseResult {
     let hour = Duration::from_secs(3600);
     let kind = |device: bool| {
         if device {
-            ViewerKind::Device
+            TokenKind::Device
         } else {
-            ViewerKind::User
+            TokenKind::User
         }
     };
     let (token, viewer): (Vec<u8>, Option<(String, bool)>) = match &case.token {
@@ -1407,7 +1407,7 @@ async fn check_auth(app: &TestApp, case: &AuthCase) -> CaseResult {
                 &jwt.audience,
                 "u1",
                 hour,
-                ViewerKind::User,
+                TokenKind::User,
             )
             .into_bytes(),
             None,

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bff_server::{Config, Defaults, ViewerKind, issue_dev_token};
+use bff_server::{Config, Defaults};
 use devstack_services::Services;
+use devstack_services::{TokenKind, issue_dev_token};
 use downstream::DownstreamConfig;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
@@ -81,7 +82,7 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    fn token(&self, subject: &str, kind: ViewerKind) -> String {
+    fn token(&self, subject: &str, kind: TokenKind) -> String {
         let jwt = &self.config.jwt;
         issue_dev_token(
             jwt.secret.as_deref().unwrap(),
@@ -130,8 +131,8 @@ impl TestApp {
     ) -> reqwest::RequestBuilder {
         match who {
             As::Nobody => request,
-            As::User(id) => request.bearer_auth(self.token(id, ViewerKind::User)),
-            As::Device(id) => request.bearer_auth(self.token(id, ViewerKind::Device)),
+            As::User(id) => request.bearer_auth(self.token(id, TokenKind::User)),
+            As::Device(id) => request.bearer_auth(self.token(id, TokenKind::Device)),
             As::Forged => {
                 let token = issue_dev_token(
                     "some-other-secret-that-is-long-enough-0123",
@@ -139,7 +140,7 @@ impl TestApp {
                     &self.config.jwt.audience,
                     "u1",
                     Duration::from_secs(600),
-                    ViewerKind::User,
+                    TokenKind::User,
                 );
                 request.bearer_auth(token)
             }

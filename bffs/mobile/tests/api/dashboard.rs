@@ -1,8 +1,8 @@
 //! The dashboard: shaped for the phone, the viewer from the token only, each
 //! part failing on its own, and only the selected parts fetched.
 
-use bff_server::ViewerKind;
 use devstack_services::Fault;
+use devstack_services::TokenKind;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -123,7 +123,7 @@ async fn the_dashboard_needs_a_signed_in_person() {
             config
         },
         "u1",
-        ViewerKind::User,
+        TokenKind::User,
     );
     let response = app.post(json!({ "query": DASHBOARD }), Some(&forged)).await;
     assert_eq!(response.status(), 401);
@@ -135,7 +135,7 @@ async fn the_dashboard_needs_a_signed_in_person() {
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
 
     // A device token: this API is for people.
-    let device = token(&app.config, "d1", ViewerKind::Device);
+    let device = token(&app.config, "d1", TokenKind::Device);
     let response = app.post(json!({ "query": DASHBOARD }), Some(&device)).await;
     assert_eq!(response.status(), 403);
     let body: Value = response.json().await.unwrap();

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
+use bff_server::{Config, Defaults, Profile};
 use devstack_services::{RecordedRequest, Services};
+use devstack_services::{TokenKind, issue_dev_token};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
 pub(crate) use testkit::{
@@ -105,7 +106,7 @@ impl TestApp {
 
     /// A valid bearer token for `user_id`, signed with the BFF's secret.
     pub(crate) fn token(&self, user_id: &str) -> String {
-        token(&self.config, user_id, ViewerKind::User)
+        token(&self.config, user_id, TokenKind::User)
     }
 
     /// `POST /graphql` with `body` (`{query, variables, extensions}`) and,
@@ -174,7 +175,7 @@ impl TestApp {
     }
 }
 
-pub(crate) fn token(config: &Config, user_id: &str, kind: ViewerKind) -> String {
+pub(crate) fn token(config: &Config, user_id: &str, kind: TokenKind) -> String {
     let jwt = &config.jwt;
     issue_dev_token(
         jwt.secret.as_deref().unwrap(),

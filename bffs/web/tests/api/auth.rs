@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bff_server::{ViewerKind, issue_dev_token};
+use devstack_services::{TokenKind, issue_dev_token};
 use serde_json::{Value, json};
 
 use crate::helpers::{SECRET, data, error_codes, only_error, spawn_app, spawn_app_with};
@@ -63,7 +63,7 @@ async fn invalid_tokens_are_refused_with_401() {
         &jwt.audience,
         "u1",
         Duration::from_secs(600),
-        ViewerKind::User,
+        TokenKind::User,
     );
     let wrong_audience = issue_dev_token(
         SECRET,
@@ -71,7 +71,7 @@ async fn invalid_tokens_are_refused_with_401() {
         "mobile",
         "u1",
         Duration::from_secs(600),
-        ViewerKind::User,
+        TokenKind::User,
     );
     let wrong_issuer = issue_dev_token(
         SECRET,
@@ -79,7 +79,7 @@ async fn invalid_tokens_are_refused_with_401() {
         &jwt.audience,
         "u1",
         Duration::from_secs(600),
-        ViewerKind::User,
+        TokenKind::User,
     );
     let valid = app.token("u1");
     let tampered = format!("{}x", &valid[..valid.len() - 1]);
@@ -105,7 +105,7 @@ async fn expired_tokens_are_refused_with_401() {
         &jwt.audience,
         "u1",
         Duration::ZERO,
-        ViewerKind::User,
+        TokenKind::User,
     );
     // `exp` is the issuing second: once the clock has moved past it, the token is expired.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -193,7 +193,7 @@ async fn device_tokens_are_refused() {
         &jwt.audience,
         "u1",
         Duration::from_secs(600),
-        ViewerKind::Device,
+        TokenKind::Device,
     );
     let response = app
         .post_graphql("{ me { id } }", json!({}), Some(&device_token))

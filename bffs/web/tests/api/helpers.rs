@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bff_server::{Config, Defaults, Profile, ViewerKind, issue_dev_token};
+use bff_server::{Config, Defaults, Profile};
 use devstack_services::{RecordedRequest, Services};
+use devstack_services::{TokenKind, issue_dev_token};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
 pub(crate) use testkit::{
@@ -87,7 +88,7 @@ impl TestApp {
             &jwt.audience,
             user_id,
             Duration::from_secs(600),
-            ViewerKind::User,
+            TokenKind::User,
         )
     }
 

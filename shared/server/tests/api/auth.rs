@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use bff_server::auth::AuthError;
 use bff_server::config::JwtConfig;
-use bff_server::{Authentication, JwtVerifier, Viewer, ViewerKind, issue_dev_token};
+use bff_server::{Authentication, JwtVerifier, Viewer, ViewerKind};
+use devstack_services::{TokenKind, issue_dev_token};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
@@ -57,7 +58,7 @@ fn a_device_token_gives_a_device_viewer() {
         AUDIENCE,
         "dev-7",
         Duration::from_secs(60),
-        ViewerKind::Device,
+        TokenKind::Device,
     );
     let viewer = verify(&token).unwrap();
     assert_eq!(viewer.kind, ViewerKind::Device);
@@ -73,7 +74,7 @@ fn dev_tokens_for_users_verify() {
         AUDIENCE,
         "u-3",
         Duration::from_secs(60),
-        ViewerKind::User,
+        TokenKind::User,
     );
     assert_eq!(verify(&token).unwrap().user_id, "u-3");
 }
@@ -268,7 +269,7 @@ async fn a_device_token_does_not_set_a_user_id() {
         AUDIENCE,
         "dev-1",
         Duration::from_secs(60),
-        ViewerKind::Device,
+        TokenKind::Device,
     );
     let body = whoami(Some(&format!("Bearer {token}"))).await;
     assert_eq!(body["auth"]["viewer"]["kind"], "device");
