@@ -139,6 +139,67 @@ pub trait PlainExecution {
     ) -> impl Future<Output = async_graphql::Response>;
 }
 
+/// A BFF's schema executed by async-graphql alone, against the app's
+/// services, with the request scope the BFF's HTTP handler would attach;
+/// then, as the endpoint does, spec null propagation (async-graphql leaves
+/// a failed field out of its parent instead of making it null, see
+/// `shared/server/src/graphql/nulls.rs`).
+pub struct PlainSchema<Q, M, S> {
+    schema: async_graphql::Schema<Q, M, S>,
+    downstream: std::sync::Arc<downstream::Downstream>,
+    nulls: bff_server::graphql::NullPropagation,
+}
+
+impl<Q, M, S> PlainSchema<Q, M, S> {
+    /// `schema` as the BFF builds it, `sdl` its export, `config` the
+    /// app's (for the services it calls).
+    pub fn new(
+        schema: async_graphql::Schema<Q, M, S>,
+        sdl: &str,
+        config: &bff_server::Config,
+    ) -> Self {
+        let http = downstream::http::build_http_client().unwrap();
+        Self {
+            schema,
+            downstream: std::sync::Arc::new(downstream::Downstream::new(&config.downstream, http)),
+            nulls: bff_server::graphql::NullPropagation::from_sdl(sdl).unwrap(),
+        }
+    }
+}
+
+impl<Q, M, S> PlainExecution for PlainSchema<Q, M, S>
+where
+    Q: async_graphql::ObjectType + 'static,
+    M: async_graphql::ObjectType + 'static,
+    S: async_graphql::SubscriptionType + 'static,
+{
+    async fn execute(
+        &self,
+        request: async_graphql::Request,
+        user: Option<&str>,
+    ) -> async_graphql::Response {
+        let mut ctx = downstream::RequestContext::background();
+        ctx.user_id = user.map(str::to_owned);
+        let viewer = user.map(|user| bff_server::Viewer {
+            user_id: user.to_owned(),
+            roles: Vec::new(),
+            kind: bff_server::ViewerKind::User,
+        });
+        let scope = bff_server::graphql::RequestScope::new(
+            std::sync::Arc::clone(&self.downstream),
+            ctx,
+            viewer,
+        );
+        let (query, operation) = (request.query.clone(), request.operation_name.clone());
+        let mut response = self.schema.execute(request.data(scope)).await;
+        if !response.errors.is_empty() {
+            self.nulls
+                .apply(&query, operation.as_deref(), &mut response);
+        }
+        response
+    }
+}
+
 /// What was checked in one round.
 #[derive(Debug, Clone, Default)]
 pub struct Checked {

@@ -6,16 +6,12 @@
 //! services: the answers must agree byte for byte, with every service up
 //! and with each one failing in turn (`testkit::equivalence`).
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use bff_server::graphql::{NullPropagation, RequestScope};
-use bff_server::{Config, Viewer, ViewerKind};
 use devstack_services::{Fault, Service};
-use downstream::{Downstream, RequestContext};
-use mobile_bff::schema::{MobileSchema, build_schema};
+use mobile_bff::schema::build_schema;
 use serde_json::{Value, json};
-use testkit::equivalence::{self, Bff, PlainExecution, Seeds};
+use testkit::equivalence::{self, Bff, PlainSchema, Seeds};
 use testkit::selection::Schema;
 
 use crate::helpers::{TestApp, client, seed, spawn_app_with};
@@ -28,52 +24,6 @@ const OTHER_VALUES: &[(&str, &str)] = &[("first", "1"), ("page", "2")];
 
 /// Root fields that need a signed-in viewer.
 const VIEWER_ROOTS: &[&str] = &["dashboard"];
-
-/// The mobile schema executed by async-graphql alone, against the app's
-/// services, as the BFF's HTTP handler would attach the request scope;
-/// then, as the endpoint does, spec null propagation (async-graphql leaves
-/// a failed field out of its parent instead of making it null, see
-/// `shared/server/src/graphql/nulls.rs`).
-struct Plain {
-    schema: MobileSchema,
-    downstream: Arc<Downstream>,
-    nulls: NullPropagation,
-}
-
-impl Plain {
-    fn new(config: &Config) -> Self {
-        let http = downstream::http::build_http_client().unwrap();
-        Self {
-            schema: build_schema(config.profile.is_dev()),
-            downstream: Arc::new(Downstream::new(&config.downstream, http)),
-            nulls: NullPropagation::from_sdl(SDL).unwrap(),
-        }
-    }
-}
-
-impl PlainExecution for Plain {
-    async fn execute(
-        &self,
-        request: async_graphql::Request,
-        user: Option<&str>,
-    ) -> async_graphql::Response {
-        let mut ctx = RequestContext::background();
-        ctx.user_id = user.map(str::to_owned);
-        let viewer = user.map(|user| Viewer {
-            user_id: user.to_owned(),
-            roles: Vec::new(),
-            kind: ViewerKind::User,
-        });
-        let scope = RequestScope::new(Arc::clone(&self.downstream), ctx, viewer);
-        let (query, operation) = (request.query.clone(), request.operation_name.clone());
-        let mut response = self.schema.execute(request.data(scope)).await;
-        if !response.errors.is_empty() {
-            self.nulls
-                .apply(&query, operation.as_deref(), &mut response);
-        }
-        response
-    }
-}
 
 /// Caches off (both executions see the services as they are), no retries
 /// and no circuit breaker (a failing service fails every call alike, for
@@ -127,7 +77,7 @@ async fn every_field_answers_alike_on_the_fast_path_and_on_plain_async_graphql()
         client: client(),
         token: &token,
     };
-    let plain = Plain::new(&app.config);
+    let plain = PlainSchema::new(build_schema(app.config.profile.is_dev()), SDL, &app.config);
     let all_up = equivalence::check(&bff, &plain, &cases, "every service up", false).await;
     let mut checked = all_up.cases;
     let mut reordered = vec![all_up];
