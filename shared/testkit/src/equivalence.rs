@@ -139,6 +139,19 @@ pub trait PlainExecution {
     ) -> impl Future<Output = async_graphql::Response>;
 }
 
+/// The BFF's configuration for these tests: caches off (both executions
+/// see the services as they are), no retries and no circuit breaker (a
+/// failing service fails every call alike, for the BFF and the plain
+/// execution), and room for operations that select everything (the abuse
+/// limits have their own tests).
+pub fn configure(config: &mut bff_server::Config) {
+    config.downstream.cache.ttl_ms = 0;
+    config.downstream.cache.stale_ms = 0;
+    config.downstream.retry.max_retries = 0;
+    config.downstream.breaker.enabled = false;
+    config.graphql.max_cost = 1_000_000;
+}
+
 /// A BFF's schema executed by async-graphql alone, against the app's
 /// services, with the request scope the BFF's HTTP handler would attach;
 /// then, as the endpoint does, spec null propagation (async-graphql leaves

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use testkit::equivalence::{self, Bff, PlainSchema, Seeds};
 use testkit::selection::Schema;
 
-use crate::helpers::{TestApp, client, seed, spawn_app_with};
+use crate::helpers::{client, seed, spawn_app_with};
 
 const SDL: &str = include_str!("../../../../schema/mobile.graphql");
 
@@ -25,25 +25,10 @@ const OTHER_VALUES: &[(&str, &str)] = &[("first", "1"), ("page", "2")];
 /// Root fields that need a signed-in viewer.
 const VIEWER_ROOTS: &[&str] = &["dashboard"];
 
-/// Caches off (both executions see the services as they are), no retries
-/// and no circuit breaker (a failing service fails every call alike, for
-/// the BFF and the plain execution), and room for operations that select
-/// everything (the abuse limits have their own tests).
-async fn app() -> TestApp {
-    spawn_app_with(|config| {
-        config.downstream.cache.ttl_ms = 0;
-        config.downstream.cache.stale_ms = 0;
-        config.downstream.retry.max_retries = 0;
-        config.downstream.breaker.enabled = false;
-        config.graphql.max_cost = 1_000_000;
-    })
-    .await
-}
-
 #[tokio::test]
 async fn every_field_answers_alike_on_the_fast_path_and_on_plain_async_graphql() {
     let started = Instant::now();
-    let app = app().await;
+    let app = spawn_app_with(equivalence::configure).await;
     let schema = Schema::parse(SDL);
     let operations = schema.operations(OTHER_VALUES);
     let seed = seed();
