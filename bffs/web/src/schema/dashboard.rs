@@ -14,11 +14,10 @@ use super::money::Money;
 use super::order::Order;
 use super::product::Product;
 use super::user::UserProfile;
-use super::{ProductMap, RequestScope, list_size};
+use super::{MAX_LIST, ProductMap, RequestScope, list_size};
 
 const DEFAULT_ORDERS: i32 = 10;
 const DEFAULT_RECOMMENDATIONS: i32 = 10;
-const MAX_LIST: i32 = 50;
 
 type Part<T> = Option<Result<T, DownstreamError>>;
 

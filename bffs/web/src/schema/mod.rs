@@ -42,6 +42,10 @@ pub fn sdl() -> String {
     build_schema(false).sdl()
 }
 
+/// Most items one list field returns (orders, recommendations, reviews,
+/// related products).
+pub(crate) const MAX_LIST: i32 = 50;
+
 /// Checks a list argument (`first`) against its cap.
 pub(crate) fn list_size(first: i32, max: i32) -> async_graphql::Result<u32> {
     match u32::try_from(first) {

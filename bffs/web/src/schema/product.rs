@@ -4,10 +4,7 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use downstream::models::{self, InventoryStatus};
 
 use super::money::Money;
-use super::{RequestScope, list_size, load_products_in_order};
-
-/// Most reviews, related products or recommendations one field returns.
-const MAX_LIST: i32 = 50;
+use super::{MAX_LIST, RequestScope, list_size, load_products_in_order};
 
 /// A product with everything the product page shows.
 #[derive(Clone)]
