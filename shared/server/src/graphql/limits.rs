@@ -479,15 +479,6 @@ fn scan(query: &str, max_tokens: usize) -> Result<usize, ScanError> {
     Ok(tokens)
 }
 
-/// GraphQL lexical tokens in `query`, counted up to just past `max` (see
-/// [`scan`]); a text nested too deep to parse counts as over any `max`.
-pub fn count_tokens(query: &str, max: usize) -> usize {
-    match scan(query, max) {
-        Ok(tokens) => tokens,
-        Err(_) => max.saturating_add(1),
-    }
-}
-
 /// Parses `query` once its brackets are known to nest no deeper than the
 /// parser can safely go; every parse of client text goes through here (or
 /// [`OperationLimits::check_text`] first). `None` for a text that does not
@@ -520,7 +511,11 @@ fn variables_nest_within_limit(variables: &Variables) -> bool {
 /// Unit tests of the token counter; the limits are tested over HTTP.
 #[cfg(test)]
 mod tests {
-    use super::count_tokens;
+    use super::{ScanError, scan};
+
+    fn count_tokens(query: &str, max: usize) -> usize {
+        scan(query, max).unwrap_or(max + 1)
+    }
 
     #[test]
     fn tokens_are_counted_like_the_lexer() {
@@ -532,5 +527,28 @@ mod tests {
         assert_eq!(count_tokens("{ a(s: \"x y, z\") } # a comment", 100), 8);
         assert_eq!(count_tokens("{ a(s: \"\"\"x \\\"\"\" y\"\"\") }", 100), 8);
         assert_eq!(count_tokens("{ a b c d e f }", 3), 4);
+    }
+
+    #[test]
+    fn nesting_is_bounded_by_where_the_brackets_are() {
+        let nested =
+            |open: &str, close: &str, n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
+        let value = |n| format!("{{ a(x: {}) }}", nested("[", "]", n));
+        assert!(scan(&value(32), usize::MAX).is_ok());
+        assert_eq!(scan(&value(33), usize::MAX), Err(ScanError::ValuesTooDeep));
+        let selections = |n| nested("{ a ", " }", n);
+        assert!(scan(&selections(64), usize::MAX).is_ok());
+        assert_eq!(
+            scan(&selections(65), usize::MAX),
+            Err(ScanError::SelectionsTooDeep)
+        );
+        // Brackets inside strings and comments are text.
+        assert!(
+            scan(
+                &format!("{{ a(x: \"{}\") }} # {}", "[".repeat(99), "{".repeat(99)),
+                usize::MAX
+            )
+            .is_ok()
+        );
     }
 }

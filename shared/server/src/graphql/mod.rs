@@ -31,7 +31,7 @@ pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
-pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, count_tokens, parse_query};
+pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, parse_query};
 pub use loaders::{MAX_BATCH_SIZE, ProductLoader};
 pub use nulls::{NullPropagation, SdlError};
 pub use scope::{RequestScope, RoleGuard, SchemaOptions};
