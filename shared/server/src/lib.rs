@@ -43,3 +43,13 @@ pub use serve::{
     SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_config,
     serve_with_shutdown, shutdown_signal,
 };
+
+/// The running binary's file name (`web-bff`, `mobile-bff`, `iot-bff`, or
+/// `devstack` when the launcher hosts all three): the default OTel
+/// `service.name` and the `bff` label of every metric.
+pub fn binary_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "bff".to_owned())
+}
