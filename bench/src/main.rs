@@ -134,10 +134,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(threads) = arg_value::<usize>("--bff-threads") {
         bff.env("TOKIO_WORKER_THREADS", threads.to_string());
     }
+    // The prod profile, pointed at the services started above.
+    for service in downstream::Service::ALL {
+        bff.env(
+            service.url_env_var(),
+            format!("http://127.0.0.1:{}", service.default_port()),
+        );
+    }
     let bff = bff
         .env("BFF_CONFIG_FILE", &config_file)
         .env("BFF_LISTEN", BFF_ADDR)
+        .env("BFF_ADMIN_LISTEN", "127.0.0.1:0")
         .env("BFF_JWT_SECRET", JWT_SECRET)
+        .env("BFF_JWT_ISSUER", bff_server::config::DEV_JWT_ISSUER)
+        .env("BFF_JWT_AUDIENCE", bff_server::config::DEV_JWT_AUDIENCE)
         // Per-request info logs would dominate the measurement.
         .env("RUST_LOG", "warn")
         .spawn()?;
@@ -147,8 +157,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let token = devstack_services::issue_dev_token(
         JWT_SECRET,
-        bff_server::config::DEFAULT_JWT_ISSUER,
-        bff_server::config::DEFAULT_JWT_AUDIENCE,
+        bff_server::config::DEV_JWT_ISSUER,
+        bff_server::config::DEV_JWT_AUDIENCE,
         "u1",
         Duration::from_secs(3600),
         TokenKind::User,

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bff_server::config::loopback;
 use bff_server::{Config, Defaults};
 use devstack_services::Services;
 use devstack_services::{TokenKind, issue_dev_token};
@@ -65,7 +66,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let services_runtime = runtime("devstack")?;
     let services = services_runtime.block_on(Services::spawn_ephemeral())?;
     let mut config = Config::new(Defaults {
-        listen: "127.0.0.1:0".parse()?,
+        listen: loopback(0),
+        ..iot_bff::DEFAULTS
     });
     config.downstream = DownstreamConfig::with_urls(services.urls());
     config.jwt.secret = Some(SECRET.to_owned());
@@ -110,8 +112,8 @@ fn arg_value<T: std::str::FromStr>(name: &str) -> Option<T> {
 fn token(subject: &str) -> String {
     issue_dev_token(
         SECRET,
-        bff_server::config::DEFAULT_JWT_ISSUER,
-        bff_server::config::DEFAULT_JWT_AUDIENCE,
+        bff_server::config::DEV_JWT_ISSUER,
+        bff_server::config::DEV_JWT_AUDIENCE,
         subject,
         Duration::from_secs(600),
         TokenKind::User,

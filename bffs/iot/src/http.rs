@@ -14,7 +14,7 @@ use axum::routing::{get, patch};
 use axum::{Extension, Router};
 use bff_server::{Authentication, BffError, Config, FrontDoor, JwtVerifier, StartError, Viewer};
 use downstream::models::Device;
-use downstream::{Downstream, RequestContext, Service};
+use downstream::{Downstream, RequestContext};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::compact::{CompactSettings, CompactStatus};
@@ -71,8 +71,6 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .with_state(state);
     Ok(FrontDoor::new(&config, verifier)
         .with_error_body(compact_error_body)
-        // Devices only ever need the device service.
-        .with_readiness_services([Service::Device])
         .wrap(routes))
 }
 

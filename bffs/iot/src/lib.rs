@@ -13,6 +13,9 @@
 //! and checking a settings patch), [`encoding`] (content negotiation, ETags),
 //! [`error`] (the compact error body) and the router in `http`.
 
+use bff_server::config::{Defaults, loopback};
+use downstream::Service;
+
 pub mod compact;
 pub mod encoding;
 pub mod error;
@@ -21,5 +24,12 @@ pub mod patch;
 
 pub use http::{IOT_BODY_LIMIT_BYTES, ROUTES, SETTINGS_PATH, STATUS_PATH, app};
 
-/// Where the iot BFF listens unless `BFF_LISTEN` says otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:4002";
+/// The iot BFF's defaults: port 4002 (admin 9402), and a 500 ms deadline,
+/// since a device polling on a timer would rather miss one answer than
+/// wait; devices only ever need the device service.
+pub const DEFAULTS: Defaults = Defaults {
+    listen: loopback(4002),
+    admin_listen: loopback(9402),
+    request_timeout_ms: 500,
+    services: &[Service::Device],
+};

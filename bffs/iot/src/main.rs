@@ -5,5 +5,5 @@ static ALLOCATOR: bff_server::Allocator = bff_server::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    bff_server::run(iot_bff::DEFAULT_LISTEN, iot_bff::app).await
+    bff_server::run(iot_bff::DEFAULTS, iot_bff::app).await
 }

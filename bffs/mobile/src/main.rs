@@ -5,5 +5,5 @@ static ALLOCATOR: bff_server::Allocator = bff_server::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    bff_server::run(mobile_bff::DEFAULT_LISTEN, mobile_bff::app).await
+    bff_server::run(mobile_bff::DEFAULTS, mobile_bff::app).await
 }

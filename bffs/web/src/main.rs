@@ -5,5 +5,5 @@ static ALLOCATOR: bff_server::Allocator = bff_server::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    bff_server::run(web_bff::DEFAULT_LISTEN, web_bff::app).await
+    bff_server::run(web_bff::DEFAULTS, web_bff::app).await
 }

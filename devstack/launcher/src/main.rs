@@ -3,16 +3,15 @@
 //! `devstack --services-only` starts just the reference services (the
 //! benchmark runs a BFF in its own process to measure it alone).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
-use bff_server::{Config, Defaults, Profile, StartError};
+use bff_server::{Config, Defaults, Listeners, Profile, StartError};
 use devstack_services::Services;
 use devstack_services::TokenKind;
 use downstream::DownstreamConfig;
-use tokio::net::TcpListener;
 
 /// The JWT secret every BFF of the dev stack verifies tokens with. Public on
 /// purpose: it is for local development only.
@@ -48,25 +47,27 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    let bffs: [(&str, &str, App); 3] = [
-        ("web", web_bff::DEFAULT_LISTEN, web_bff::app),
-        ("mobile", mobile_bff::DEFAULT_LISTEN, mobile_bff::app),
-        ("iot", iot_bff::DEFAULT_LISTEN, iot_bff::app),
+    let bffs: [(&str, Defaults, App); 3] = [
+        ("web", web_bff::DEFAULTS, web_bff::app),
+        ("mobile", mobile_bff::DEFAULTS, mobile_bff::app),
+        ("iot", iot_bff::DEFAULTS, iot_bff::app),
     ];
     let mut servers = Vec::new();
     let mut config = None;
-    for (name, listen, app) in bffs {
-        let bff = dev_config(listen.parse()?, downstream.clone());
-        let listener = TcpListener::bind(bff.listen)
+    for (name, defaults, app) in bffs {
+        let bff = dev_config(defaults, downstream.clone());
+        let listeners = Listeners::bind(&bff)
             .await
-            .map_err(|error| format!("{name}-bff cannot listen on {}: {error}", bff.listen))?;
+            .map_err(|error| format!("{name}-bff: {error}"))?;
         let router = app(&bff)?;
-        servers.push(tokio::spawn(bff_server::serve_with_config(
-            listener,
-            router,
-            bff.connections,
-            bff_server::shutdown_signal(),
-        )));
+        let served = {
+            let bff = bff.clone();
+            async move {
+                bff_server::serve_listeners(listeners, router, &bff, bff_server::shutdown_signal())
+                    .await
+            }
+        };
+        servers.push(tokio::spawn(served));
         config = Some(bff);
     }
 
@@ -79,8 +80,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn dev_config(listen: SocketAddr, downstream: DownstreamConfig) -> Config {
-    let mut config = Config::new(Defaults { listen });
+fn dev_config(defaults: Defaults, downstream: DownstreamConfig) -> Config {
+    let mut config = Config::new(defaults);
     config.profile = Profile::Dev;
     config.downstream = downstream;
     config.jwt.secret = Some(DEV_JWT_SECRET.to_owned());
@@ -104,13 +105,16 @@ fn print_banner(services: &Services, config: &Config) {
     println!("  BFFs");
     println!(
         "    web     http://{}/graphql  (GraphiQL in a browser)",
-        web_bff::DEFAULT_LISTEN
+        web_bff::DEFAULTS.listen
     );
-    println!("    mobile  http://{}/graphql", mobile_bff::DEFAULT_LISTEN);
+    println!("    mobile  http://{}/graphql", mobile_bff::DEFAULTS.listen);
     println!(
         "    iot     http://{}/v1/devices/{{id}}",
-        iot_bff::DEFAULT_LISTEN
+        iot_bff::DEFAULTS.listen
     );
+    println!();
+    println!("  Metrics (Prometheus text; the three BFFs share this process, so each shows all)");
+    println!("    http://{}/metrics", web_bff::DEFAULTS.admin_listen);
     println!();
     println!("  Reference services (control routes under /__control/)");
     for handle in services.all() {
@@ -125,7 +129,7 @@ fn print_banner(services: &Services, config: &Config) {
     println!("  Try:");
     println!(
         "    curl -s http://{}/graphql -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\",
-        web_bff::DEFAULT_LISTEN
+        web_bff::DEFAULTS.listen
     );
     println!("      -d '{{\"query\":\"{{ me {{ name membershipLevel }} }}\"}}'");
     println!();

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use bff_server::config::loopback;
 use bff_server::{Config, Defaults, Profile};
 use devstack_services::Services;
 use devstack_services::{TokenKind, issue_dev_token};
@@ -121,7 +122,8 @@ async fn body(
 async fn the_mobile_dashboard_is_at_most_40_percent_of_the_web_one() {
     let services = Services::spawn_ephemeral().await.unwrap();
     let mut config = Config::new(Defaults {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: loopback(0),
+        ..web_bff::DEFAULTS
     });
     config.profile = Profile::Dev;
     config.downstream = DownstreamConfig::with_urls(services.urls());

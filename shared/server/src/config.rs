@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -17,8 +17,10 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
-pub const DEFAULT_JWT_ISSUER: &str = "devstack";
-pub const DEFAULT_JWT_AUDIENCE: &str = "bff";
+/// The dev profile's token issuer and audience: devstack's. The prod
+/// profile has no default for either.
+pub const DEV_JWT_ISSUER: &str = "devstack";
+pub const DEV_JWT_AUDIENCE: &str = "bff";
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
 /// An unknown `kid` refetches the JWKS at most this often, so forged kids
 /// cannot turn the BFF into a load generator against the identity provider.
@@ -32,7 +34,6 @@ pub const SUPPORTED_JWKS_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorit
 /// HS256 keys shorter than the hash output (32 bytes) are brute-forceable.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
-pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
 /// Time a client has to send a whole request body; a slower one gets 408.
 /// Read before the request's own deadline starts, so a slow uplink does
 /// not eat the time the BFF needs downstream.
@@ -78,9 +79,11 @@ const ENV_PREFIX: &str = "BFF_";
 
 pub const ENV_CONFIG_FILE: &str = "BFF_CONFIG_FILE";
 pub const ENV_LISTEN: &str = "BFF_LISTEN";
+pub const ENV_ADMIN_LISTEN: &str = "BFF_ADMIN_LISTEN";
 pub const ENV_PROFILE: &str = "BFF_PROFILE";
 pub const ENV_DOWNSTREAM_TIMEOUT_MS: &str = "BFF_DOWNSTREAM_TIMEOUT_MS";
 pub const ENV_JWT_SECRET: &str = "BFF_JWT_SECRET";
+pub const ENV_JWT_SECRET_FILE: &str = "BFF_JWT_SECRET_FILE";
 pub const ENV_JWKS_URL: &str = "BFF_JWKS_URL";
 pub const ENV_JWT_ISSUER: &str = "BFF_JWT_ISSUER";
 pub const ENV_JWT_AUDIENCE: &str = "BFF_JWT_AUDIENCE";
@@ -100,12 +103,14 @@ pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
 
 /// Every variable `Config::load` understands besides the five
 /// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
-const ENV_VARS: [&str; 21] = [
+const ENV_VARS: [&str; 23] = [
     ENV_CONFIG_FILE,
     ENV_LISTEN,
+    ENV_ADMIN_LISTEN,
     ENV_PROFILE,
     ENV_DOWNSTREAM_TIMEOUT_MS,
     ENV_JWT_SECRET,
+    ENV_JWT_SECRET_FILE,
     ENV_JWKS_URL,
     ENV_JWT_ISSUER,
     ENV_JWT_AUDIENCE,
@@ -124,11 +129,25 @@ const ENV_VARS: [&str; 21] = [
     ENV_SAFELIST_FILE,
 ];
 
-/// What differs between the BFFs' defaults.
+/// What differs between the BFFs: their defaults, and the services they call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Defaults {
     /// Where this BFF listens unless told otherwise (web 4000, mobile 4001, iot 4002).
     pub listen: SocketAddr,
+    /// Where its admin listener (`/metrics`, `/healthz`, `/readyz`) listens
+    /// unless told otherwise (web 9400, mobile 9401, iot 9402).
+    pub admin_listen: SocketAddr,
+    /// Its whole-request deadline unless told otherwise: what its clients
+    /// can wait (web 2 s, mobile 1.5 s, iot 0.5 s).
+    pub request_timeout_ms: u64,
+    /// The downstream services it calls: their URLs are required in the
+    /// prod profile, and they decide readiness.
+    pub services: &'static [Service],
+}
+
+/// `127.0.0.1:port`, for [`Defaults`] in `const`s.
+pub const fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
 /// Everything one BFF process is configured with.
@@ -137,8 +156,16 @@ pub struct Defaults {
 pub struct Config {
     /// Address to listen on (`BFF_LISTEN`); defaults to the BFF's own port.
     pub listen: SocketAddr,
-    /// `dev` turns on GraphiQL and introspection; `prod` (default) turns them off (`BFF_PROFILE`).
+    /// Address of the admin listener: `/metrics`, `/healthz`, `/readyz`
+    /// (`BFF_ADMIN_LISTEN`); defaults to the BFF's own admin port.
+    pub admin_listen: SocketAddr,
+    /// `dev` turns on GraphiQL and introspection and defaults every setting
+    /// but the JWT key to devstack's; `prod` (default) turns them off and
+    /// requires the settings that would point at devstack (`BFF_PROFILE`).
     pub profile: Profile,
+    /// The downstream services this BFF calls (from [`Defaults`]; not a setting).
+    #[serde(skip)]
+    pub services: &'static [Service],
     /// Base URLs and deadlines of the downstream services (`BFF_*_SERVICE_URL`, `BFF_DOWNSTREAM_TIMEOUT_MS`).
     pub downstream: DownstreamConfig,
     /// How bearer tokens are verified.
@@ -159,7 +186,8 @@ pub struct Config {
     pub body_read_timeout_ms: u64,
     /// Timeouts and the cap of client connections (`[connections]`).
     pub connections: ConnectionConfig,
-    /// Log line format (`BFF_LOG_FORMAT`: `text` or `json`).
+    /// Log line format (`BFF_LOG_FORMAT`: `text` or `json`); default JSON
+    /// in the prod profile, text in dev.
     pub log_format: LogFormat,
     /// mobile-bff only: JSON object `{"<sha256 of the query>": "<query>"}`; when set,
     /// only those operations run (`BFF_SAFELIST_FILE`).
@@ -181,9 +209,13 @@ pub enum Profile {
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtConfig {
-    /// HS256 shared secret, at least 32 bytes (`BFF_JWT_SECRET`). This or
-    /// `jwks_url` is required, not both.
+    /// HS256 shared secret, at least 32 bytes (`BFF_JWT_SECRET`). This,
+    /// `secret_file` or `jwks_url` is required, only one of them.
     pub secret: Option<String>,
+    /// A file holding the HS256 secret, e.g. a mounted Kubernetes Secret
+    /// (`BFF_JWT_SECRET_FILE`); read at start, one trailing newline ignored,
+    /// then it is `secret`.
+    pub secret_file: Option<PathBuf>,
     /// JWKS endpoint for RS256/ES256 tokens (`BFF_JWKS_URL`): fetched at
     /// start, cached, refetched on an unknown `kid` (at most every
     /// `jwks_min_refresh_secs`). A token's own `jku`/`x5u` are never followed.
@@ -375,14 +407,24 @@ fn check_timeout(value_ms: u64, key: &str) -> Result<(), ConfigError> {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines, for a terminal.
-    #[default]
     Text,
     /// One JSON object per line, for log shippers.
     Json,
+}
+
+impl LogFormat {
+    /// The profile's default: JSON for log shippers in prod, text for a
+    /// terminal in dev.
+    pub fn of(profile: Profile) -> Self {
+        match profile {
+            Profile::Dev => LogFormat::Text,
+            Profile::Prod => LogFormat::Json,
+        }
+    }
 }
 
 /// Why the configuration could not be loaded. Each message names the key
@@ -409,27 +451,43 @@ pub enum ConfigError {
     #[error("{var}: {reason}")]
     InvalidEnv { var: &'static str, reason: String },
     #[error(
-        "BFF_JWT_SECRET (jwt.secret) and BFF_JWKS_URL (jwt.jwks_url) are both set: set one, so that each token has exactly one way to verify"
+        "{KEY_SOURCES} name more than one key: set one, so that each token has exactly one way to verify"
     )]
     BothJwtKeySources,
-    #[error(
-        "BFF_JWT_SECRET (jwt.secret) or BFF_JWKS_URL (jwt.jwks_url) is required: bearer tokens cannot be verified without one"
-    )]
+    #[error("one of {KEY_SOURCES} is required: bearer tokens cannot be verified without a key")]
     MissingJwtSecret,
+    #[error("cannot read the JWT secret file {} (BFF_JWT_SECRET_FILE): {source}", path.display())]
+    ReadSecretFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
-        "BFF_JWT_SECRET (jwt.secret) is too short: {len} bytes, at least {MIN_JWT_SECRET_BYTES} are required"
+        "the prod profile (BFF_PROFILE=prod, the default) points nowhere by default; set {}, or BFF_PROFILE=dev to run against devstack",
+        missing.join(", ")
+    )]
+    MissingForProd { missing: Vec<String> },
+    #[error(
+        "the JWT secret (BFF_JWT_SECRET, BFF_JWT_SECRET_FILE) is too short: {len} bytes, at least {MIN_JWT_SECRET_BYTES} are required"
     )]
     ShortJwtSecret { len: usize },
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
 }
 
+/// The settings that name a JWT key, in messages.
+const KEY_SOURCES: &str = "BFF_JWT_SECRET (jwt.secret), BFF_JWT_SECRET_FILE (jwt.secret_file) or BFF_JWKS_URL (jwt.jwks_url)";
+
 impl Config {
-    /// Every setting at its default, listening where `defaults` says. Not
-    /// validated: there is no default JWT secret.
+    /// Every setting at its default, listening where `defaults` says, the
+    /// downstream services and token issuer at devstack's (the dev
+    /// profile's defaults; `load` in the prod profile requires them set).
+    /// Not validated: there is no default JWT key.
     pub fn new(defaults: Defaults) -> Self {
         Self {
             listen: defaults.listen,
+            admin_listen: defaults.admin_listen,
+            services: defaults.services,
             profile: Profile::default(),
             downstream: DownstreamConfig::default(),
             jwt: JwtConfig::default(),
@@ -437,10 +495,10 @@ impl Config {
             graphql: GraphQlConfig::default(),
             cors: CorsConfig::default(),
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
-            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            request_timeout_ms: defaults.request_timeout_ms,
             body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
             connections: ConnectionConfig::default(),
-            log_format: LogFormat::default(),
+            log_format: LogFormat::of(Profile::default()),
             safelist_file: None,
         }
     }
@@ -450,7 +508,10 @@ impl Config {
     /// default function cannot take `Defaults`.
     fn placeholder() -> Self {
         Self::new(Defaults {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: loopback(0),
+            admin_listen: loopback(0),
+            request_timeout_ms: 0,
+            services: &[],
         })
     }
 
@@ -484,18 +545,72 @@ impl Config {
             .collect();
         check_known(&env)?;
 
-        let mut config = match env.get(ENV_CONFIG_FILE).filter(|path| !path.is_empty()) {
+        let (mut config, file) = match env.get(ENV_CONFIG_FILE).filter(|path| !path.is_empty()) {
             Some(path) => Self::from_file(defaults, Path::new(path))?,
-            None => Self::new(defaults),
+            None => (Self::new(defaults), toml::Table::new()),
         };
         for (name, value) in &env {
             config.apply_env(name, value)?;
         }
+        let is_set = |var: &str, key: &str| {
+            env.get(var).is_some_and(|value| !value.is_empty()) || has_key(&file, key)
+        };
+        if config.profile == Profile::Prod {
+            config.check_prod_settings(is_set)?;
+        }
+        if !is_set(ENV_LOG_FORMAT, "log_format") {
+            config.log_format = LogFormat::of(config.profile);
+        }
+        config.jwt.read_secret_file()?;
         config.validate()?;
         Ok(config)
     }
 
-    fn from_file(defaults: Defaults, path: &Path) -> Result<Self, ConfigError> {
+    /// The prod profile defaults nothing to devstack: every service URL the
+    /// BFF calls, the token issuer and audience, and a key must be set.
+    /// Names every missing one at once.
+    fn check_prod_settings(&self, is_set: impl Fn(&str, &str) -> bool) -> Result<(), ConfigError> {
+        let mut missing: Vec<String> = self
+            .services
+            .iter()
+            .filter(|service| {
+                !is_set(
+                    service.url_env_var(),
+                    &format!("downstream.{}.url", service.name()),
+                )
+            })
+            .map(|service| service.url_env_var().to_owned())
+            .collect();
+        for (var, key) in [
+            (ENV_JWT_ISSUER, "jwt.issuer"),
+            (ENV_JWT_AUDIENCE, "jwt.audience"),
+        ] {
+            if !is_set(var, key) {
+                missing.push(var.to_owned());
+            }
+        }
+        let has_key = [
+            (ENV_JWT_SECRET, "jwt.secret"),
+            (ENV_JWT_SECRET_FILE, "jwt.secret_file"),
+            (ENV_JWKS_URL, "jwt.jwks_url"),
+        ]
+        .into_iter()
+        .any(|(var, key)| is_set(var, key));
+        if !has_key {
+            missing.push(format!(
+                "one of {ENV_JWT_SECRET}, {ENV_JWT_SECRET_FILE} or {ENV_JWKS_URL}"
+            ));
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::MissingForProd { missing })
+        }
+    }
+
+    /// The file's settings over the defaults, and the file's keys (to tell
+    /// what was set).
+    fn from_file(defaults: Defaults, path: &Path) -> Result<(Self, toml::Table), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
             path: path.to_owned(),
             source,
@@ -509,10 +624,18 @@ impl Config {
         };
         let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
         let mut config: Self = toml::from_str(&text).map_err(parse_error)?;
+        // Serde's default cannot see `defaults`: put the BFF's own in.
+        config.services = defaults.services;
         if !table.contains_key("listen") {
             config.listen = defaults.listen;
         }
-        Ok(config)
+        if !table.contains_key("admin_listen") {
+            config.admin_listen = defaults.admin_listen;
+        }
+        if !table.contains_key("request_timeout_ms") {
+            config.request_timeout_ms = defaults.request_timeout_ms;
+        }
+        Ok((config, table))
     }
 
     /// Applies one known `BFF_*` variable (`check_known` ran first).
@@ -527,6 +650,13 @@ impl Config {
                 self.listen =
                     parse_value(ENV_LISTEN, value, "a socket address such as 127.0.0.1:4000")?
             }
+            ENV_ADMIN_LISTEN => {
+                self.admin_listen = parse_value(
+                    ENV_ADMIN_LISTEN,
+                    value,
+                    "a socket address such as 0.0.0.0:9400",
+                )?
+            }
             ENV_PROFILE => {
                 self.profile = match value.to_ascii_lowercase().as_str() {
                     "dev" => Profile::Dev,
@@ -539,6 +669,9 @@ impl Config {
                     parse_value(ENV_DOWNSTREAM_TIMEOUT_MS, value, "milliseconds")?;
             }
             ENV_JWT_SECRET => self.jwt.secret = Some(value.to_owned()),
+            ENV_JWT_SECRET_FILE => {
+                self.jwt.secret_file = (!value.is_empty()).then(|| PathBuf::from(value));
+            }
             ENV_JWKS_URL => {
                 self.jwt.jwks_url = if value.is_empty() {
                     None
@@ -687,6 +820,25 @@ impl Config {
 }
 
 impl JwtConfig {
+    /// Reads `secret_file` into `secret` (one trailing newline dropped: the
+    /// way `echo` and most editors write files).
+    fn read_secret_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.secret_file else {
+            return Ok(());
+        };
+        if self.secret.is_some() {
+            return Err(ConfigError::BothJwtKeySources);
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadSecretFile {
+            path: path.clone(),
+            source,
+        })?;
+        let secret = text.strip_suffix('\n').unwrap_or(&text);
+        let secret = secret.strip_suffix('\r').unwrap_or(secret);
+        self.secret = Some(secret.to_owned());
+        Ok(())
+    }
+
     /// Where keys come from: the HS256 secret (present and long enough) or
     /// the JWKS URL; exactly one is set.
     pub fn key_source(&self) -> Result<KeySource<'_>, ConfigError> {
@@ -766,9 +918,10 @@ impl Default for JwtConfig {
     fn default() -> Self {
         Self {
             secret: None,
+            secret_file: None,
             jwks_url: None,
-            issuer: DEFAULT_JWT_ISSUER.into(),
-            audience: DEFAULT_JWT_AUDIENCE.into(),
+            issuer: DEV_JWT_ISSUER.into(),
+            audience: DEV_JWT_AUDIENCE.into(),
             leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             algorithms: None,
             jwks_min_refresh_secs: DEFAULT_JWKS_MIN_REFRESH_SECS,
@@ -781,6 +934,7 @@ impl fmt::Debug for JwtConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtConfig")
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
             .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
@@ -886,6 +1040,20 @@ fn check_http_url(url: &Url) -> Result<(), String> {
         return Err("URL has no host".into());
     }
     Ok(())
+}
+
+/// Whether the config file sets `dotted.key` (e.g. `downstream.user.url`).
+fn has_key(file: &toml::Table, dotted: &str) -> bool {
+    let mut table = file;
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        match (table.get(part), parts.peek()) {
+            (Some(toml::Value::Table(inner)), Some(_)) => table = inner,
+            (Some(_), None) => return true,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// 1-based line number of byte `offset` in `text`.

@@ -10,34 +10,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use downstream::{RequestContext, Service};
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use downstream::RequestContext;
+use http::{HeaderName, HeaderValue, Method, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use url::{Host, Url};
 
 use crate::auth::{JwtVerifier, authenticate_request};
 use crate::config::{Config, RateLimitConfig};
 use crate::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::context::{downstream_budget, request_context, restart_deadline};
 use crate::error::{BffError, ErrorBody, graphql_error_response, standard_error_body};
+use crate::health::Readiness;
 use crate::rate_limit::{ClientRateLimit, RefusalShape};
-
-/// Upper bound on one readiness TCP connect: a healthy service answers a
-/// handshake in milliseconds, and orchestrators poll often.
-pub const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Headers whose presence proves the request was preflighted: a page of
 /// another origin cannot add them without a CORS preflight. GraphQL
@@ -57,46 +51,27 @@ pub struct FrontDoor {
     body_limit_bytes: usize,
     body_read_timeout: Duration,
     request_timeout: Duration,
-    targets: Vec<ReadinessTarget>,
+    readiness: Arc<Readiness>,
     error_body: ErrorBody,
     rate_limit: RateLimitConfig,
     graphql: bool,
     cors_origins: Vec<HeaderValue>,
 }
 
-/// One downstream service `/readyz` connects to.
-#[derive(Debug, Clone)]
-struct ReadinessTarget {
-    service: Service,
-    url: Url,
-    timeout: Duration,
-}
-
 /// Wraps `router` in the standard front door; see [`FrontDoor`] to change
-/// the error body shape or the services `/readyz` checks.
+/// the error body shape.
 pub fn front_door(router: Router, config: &Config, verifier: Arc<JwtVerifier>) -> Router {
     FrontDoor::new(config, verifier).wrap(router)
 }
 
 impl FrontDoor {
     pub fn new(config: &Config, verifier: Arc<JwtVerifier>) -> Self {
-        let targets = Service::ALL
-            .into_iter()
-            .map(|service| ReadinessTarget {
-                service,
-                url: config.downstream.service(service).url.clone(),
-                timeout: config
-                    .downstream
-                    .timeout(service)
-                    .min(READINESS_CONNECT_TIMEOUT),
-            })
-            .collect();
         Self {
             verifier,
             body_limit_bytes: config.body_limit_bytes,
             body_read_timeout: config.body_read_timeout(),
             request_timeout: config.request_timeout(),
-            targets,
+            readiness: Readiness::from_config(config),
             error_body: standard_error_body,
             rate_limit: config.rate_limit.clone(),
             graphql: false,
@@ -126,22 +101,12 @@ impl FrontDoor {
         self
     }
 
-    /// Only these services decide readiness (e.g. iot-bff needs only the
-    /// device service); default all five.
-    pub fn with_readiness_services(mut self, services: impl IntoIterator<Item = Service>) -> Self {
-        let wanted: Vec<Service> = services.into_iter().collect();
-        self.targets
-            .retain(|target| wanted.contains(&target.service));
-        self
-    }
-
     /// Adds `/healthz` and `/readyz` to `router` and wraps all of it (also
     /// its fallback) in the front-door layers. `router` must not define those
     /// two paths itself.
     pub fn wrap(self, router: Router) -> Router {
         // Before any request, so that no downstream metric is lost.
         crate::metrics::install_prometheus();
-        let targets = Arc::new(self.targets);
         let shape = if self.graphql {
             RefusalShape::GraphQl
         } else {
@@ -210,11 +175,7 @@ impl FrontDoor {
             .option_layer(cors)
             .layer(middleware::from_fn_with_state(admission, admit));
 
-        router
-            .route("/healthz", get(healthz))
-            .route("/metrics", get(crate::metrics::metrics))
-            .route("/readyz", get(move || readyz(Arc::clone(&targets))))
-            .layer(layers)
+        router.merge(self.readiness.routes()).layer(layers)
     }
 }
 
@@ -236,51 +197,6 @@ fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
         ])
         .expose_headers([REQUEST_ID_HEADER, header::RETRY_AFTER, header::ETAG])
         .max_age(CORS_MAX_AGE)
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// Ready when every target accepts a TCP connection. Only service names go
-/// in the body: URLs would map the internal network for anyone who asks.
-async fn readyz(targets: Arc<Vec<ReadinessTarget>>) -> Response {
-    let checks = targets.iter().map(|target| async move {
-        let reachable = tokio::time::timeout(target.timeout, connect(&target.url))
-            .await
-            .is_ok_and(|connected| connected.is_ok());
-        (target.service, reachable)
-    });
-    let unreachable: Vec<&str> = futures::future::join_all(checks)
-        .await
-        .into_iter()
-        .filter(|(_, reachable)| !reachable)
-        .map(|(service, _)| service.name())
-        .collect();
-    if unreachable.is_empty() {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        tracing::warn!(?unreachable, "not ready");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "unreachable": unreachable })),
-        )
-            .into_response()
-    }
-}
-
-async fn connect(url: &Url) -> std::io::Result<()> {
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| std::io::Error::other("URL without a port"))?;
-    // `host_str` keeps IPv6 brackets, which a resolver does not accept.
-    let _stream = match url.host() {
-        Some(Host::Domain(domain)) => tokio::net::TcpStream::connect((domain, port)).await?,
-        Some(Host::Ipv4(ip)) => tokio::net::TcpStream::connect((ip, port)).await?,
-        Some(Host::Ipv6(ip)) => tokio::net::TcpStream::connect((ip, port)).await?,
-        None => return Err(std::io::Error::other("URL without a host")),
-    };
-    Ok(())
 }
 
 impl RefusalShape {

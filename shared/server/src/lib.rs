@@ -7,13 +7,13 @@
 //! A BFF's `main` is then:
 //!
 //! ```ignore
-//! let config = Config::from_env(Defaults { listen: "127.0.0.1:4000".parse()? })?;
-//! bff_server::init_tracing(config.log_format);
-//! let http = downstream::http::build_http_client()?; // the process's one client
-//! let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
-//! let router = bff_server::front_door(web_bff::routes(&config), &config, verifier);
-//! bff_server::serve(router, &config).await?;
+//! bff_server::run(web_bff::DEFAULTS, web_bff::app).await
 //! ```
+//!
+//! which loads the [`Config`] (the BFF's [`Defaults`], a config file, `BFF_*`
+//! variables), starts logging, builds the BFF's router (its routes behind
+//! [`front_door`]) and [`serve`]s it on the public listener, with
+//! [`admin_router`] on the admin listener, until SIGTERM.
 
 pub mod auth;
 pub mod config;
@@ -23,6 +23,7 @@ mod front_door;
 /// The GraphQL endpoint plumbing (feature `graphql`: web-bff and mobile-bff).
 #[cfg(feature = "graphql")]
 pub mod graphql;
+pub mod health;
 pub mod metrics;
 mod rate_limit;
 mod run;
@@ -32,7 +33,8 @@ pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind};
 pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode, graphql_error_response};
-pub use front_door::{FrontDoor, PREFLIGHT_HEADERS, READINESS_CONNECT_TIMEOUT, front_door};
+pub use front_door::{FrontDoor, PREFLIGHT_HEADERS, front_door};
+pub use health::{Draining, READINESS_CONNECT_TIMEOUT, admin_router};
 pub use run::{StartError, run};
 
 /// The allocator every BFF binary installs: under many small, short-lived
@@ -40,8 +42,8 @@ pub use run::{StartError, run};
 /// spent ~40% of the BFF's CPU in the benchmark profile (BENCHMARKS.md).
 pub use mimalloc::MiMalloc as Allocator;
 pub use serve::{
-    SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_with_config,
-    serve_with_shutdown, shutdown_signal,
+    Listeners, SHUTDOWN_DRAIN_TIMEOUT, ServeError, init_tracing, serve, serve_listeners,
+    serve_with_config, serve_with_shutdown, shutdown_signal,
 };
 
 /// The running binary's file name (`web-bff`, `mobile-bff`, `iot-bff`, or
@@ -50,6 +52,9 @@ pub use serve::{
 pub fn binary_name() -> String {
     std::env::current_exe()
         .ok()
-        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .and_then(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "bff".to_owned())
 }

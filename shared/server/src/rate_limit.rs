@@ -25,7 +25,7 @@ use crate::config::RateLimitConfig;
 use crate::error::{BffError, ErrorBody, graphql_error_response};
 
 /// Paths never limited: orchestrators and scrapers poll them from one address.
-const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+const EXEMPT_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Every this many checks, buckets that are full again are dropped, so
 /// clients seen once do not stay in memory.

@@ -20,11 +20,11 @@ pub enum StartError {
     Serve(#[from] ServeError),
 }
 
-/// Loads config from the environment (default listen address
-/// `default_listen`), starts logging, builds the app and serves it until
-/// SIGTERM/Ctrl-C. Any start-up problem is printed and the exit code is 1.
-pub async fn run(default_listen: &str, app: fn(&Config) -> Result<Router, StartError>) -> ExitCode {
-    match try_run(default_listen, app).await {
+/// Loads config from the environment (over the BFF's `defaults`), starts
+/// logging, builds the app and serves it until SIGTERM/Ctrl-C. Any
+/// start-up problem is printed and the exit code is 1.
+pub async fn run(defaults: Defaults, app: fn(&Config) -> Result<Router, StartError>) -> ExitCode {
+    match try_run(defaults, app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Logging may not be up (bad config), so say it on stderr too.
@@ -36,14 +36,10 @@ pub async fn run(default_listen: &str, app: fn(&Config) -> Result<Router, StartE
 }
 
 async fn try_run(
-    default_listen: &str,
+    defaults: Defaults,
     app: fn(&Config) -> Result<Router, StartError>,
 ) -> Result<(), StartError> {
-    let listen = default_listen.parse().map_err(|_| ConfigError::Invalid {
-        key: "BFF_LISTEN".into(),
-        reason: format!("default listen address {default_listen:?} is not host:port"),
-    })?;
-    let config = Config::from_env(Defaults { listen })?;
+    let config = Config::from_env(defaults)?;
     init_tracing(config.log_format);
     let router = app(&config)?;
     serve(router, &config).await?;

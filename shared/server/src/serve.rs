@@ -28,8 +28,9 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, ConnectionConfig, LogFormat};
+use crate::config::{Config, ConnectionConfig, ENV_ADMIN_LISTEN, ENV_LISTEN, LogFormat};
 use crate::error::BffError;
+use crate::health::{Draining, admin_router};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 /// Requests are bounded by `request_timeout_ms` already; this also bounds
@@ -38,9 +39,10 @@ pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {addr} (BFF_LISTEN): {source}")]
+    #[error("cannot listen on {addr} ({var}): {source}")]
     Bind {
         addr: SocketAddr,
+        var: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -70,16 +72,81 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Listens on `config.listen` and serves `router` until SIGTERM or Ctrl-C,
-/// then drains in-flight requests.
+/// Listens on `config.listen` (the BFF's routes) and `config.admin_listen`
+/// ([`admin_router`]) and serves both until SIGTERM or Ctrl-C, then drains
+/// in-flight requests.
 pub async fn serve(router: Router, config: &Config) -> Result<(), ServeError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    serve_with_config(listener, router, config.connections, shutdown_signal()).await
+    let listeners = Listeners::bind(config).await?;
+    serve_listeners(listeners, router, config, shutdown_signal()).await
+}
+
+/// A BFF's two bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Clients: the BFF's routes behind the front door.
+    pub public: TcpListener,
+    /// The platform: [`admin_router`].
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `config.listen` and `config.admin_listen`.
+    pub async fn bind(config: &Config) -> Result<Self, ServeError> {
+        let bind = |addr: SocketAddr, var: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, var, source })
+        };
+        Ok(Self {
+            public: bind(config.listen, ENV_LISTEN).await?,
+            admin: bind(config.admin_listen, ENV_ADMIN_LISTEN).await?,
+        })
+    }
+}
+
+/// Serves `router` on the public listener and [`admin_router`] on the
+/// admin one until `shutdown` completes. Then the public listener stops
+/// accepting and drains (see [`serve_with_config`]) while the admin
+/// listener keeps answering, `/readyz` with 503, and `/metrics`; it stops
+/// once the drain is over.
+pub async fn serve_listeners<F>(
+    listeners: Listeners,
+    router: Router,
+    config: &Config,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let draining = Draining::new();
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn(accept_loop(
+        listeners.admin,
+        admin_router(config),
+        config.connections,
+        async {
+            // Err: the sender is gone, which also means stop.
+            let _ = admin_stopped.await;
+        },
+        Draining::new(),
+        draining.clone(),
+    ));
+    let served = accept_loop(
+        listeners.public,
+        router,
+        config.connections,
+        shutdown,
+        draining.clone(),
+        draining,
+    )
+    .await;
+    // Err: the admin loop already ended.
+    let _ = stop_admin.send(());
+    match admin.await {
+        Ok(admin_served) => admin_served?,
+        Err(error) => tracing::error!(%error, "the admin listener failed"),
+    }
+    served
 }
 
 /// [`serve_with_config`] with the default [`ConnectionConfig`].
@@ -113,7 +180,16 @@ pub async fn serve_with_config<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    accept_loop(listener, router, connections, shutdown).await
+    let draining = Draining::new();
+    accept_loop(
+        listener,
+        router,
+        connections,
+        shutdown,
+        draining.clone(),
+        draining,
+    )
+    .await
 }
 
 /// Where connections come from: a `TcpListener`, or in unit tests one that
@@ -133,11 +209,16 @@ impl Accept for TcpListener {
     }
 }
 
+/// Serves until `shutdown`, then starts `draining` and waits for open
+/// connections. Each request carries `reported` (whether the process
+/// drains, for `/readyz`): the admin listener reports the public one's.
 pub(crate) async fn accept_loop<L, F>(
     mut listener: L,
     router: Router,
     connections: ConnectionConfig,
     shutdown: F,
+    draining: Draining,
+    reported: Draining,
 ) -> Result<(), ServeError>
 where
     L: Accept,
@@ -150,7 +231,6 @@ where
     let http = http1_builder(&connections);
     let header_read_timeout = connections.header_read_timeout();
     let slots = Arc::new(Semaphore::new(connections.max_open));
-    let (draining_tx, draining_rx) = watch::channel(false);
     let mut open = JoinSet::new();
     let mut accept_errors = AcceptErrors::default();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -193,7 +273,8 @@ where
             header_read_timeout,
             router: router.clone(),
             peer,
-            draining: draining_rx.clone(),
+            draining: draining.subscribe(),
+            reported: reported.clone(),
             slot,
         };
         open.spawn(connection.serve(stream));
@@ -204,8 +285,7 @@ where
         connections = open.len(),
         "shutting down: draining in-flight requests"
     );
-    // Err: no connection is left to tell.
-    let _ = draining_tx.send(true);
+    draining.start();
     let drained = tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, async {
         while open.join_next().await.is_some() {}
     })
@@ -244,6 +324,7 @@ struct Connection {
     router: Router,
     peer: SocketAddr,
     draining: watch::Receiver<bool>,
+    reported: Draining,
     slot: OwnedSemaphorePermit,
 }
 
@@ -255,6 +336,7 @@ impl Connection {
             router,
             peer,
             mut draining,
+            reported,
             slot,
         } = self;
         // Responses are written whole; Nagle would only hold the last
@@ -276,7 +358,8 @@ impl Connection {
         });
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
-            async move { Ok::<_, Infallible>(handle(router, peer, request).await) }
+            let reported = reported.clone();
+            async move { Ok::<_, Infallible>(handle(router, peer, reported, request).await) }
         });
         // Upgrades: GraphQL subscriptions over WebSocket.
         let connection = http.serve_connection(io, service).with_upgrades();
@@ -304,12 +387,18 @@ impl Connection {
 
 /// Answers one request: the `Host` rule of RFC 9112, then the router, with
 /// the client's address for `ConnectInfo<SocketAddr>`.
-async fn handle(router: Router, peer: SocketAddr, request: Request<Incoming>) -> Response {
+async fn handle(
+    router: Router,
+    peer: SocketAddr,
+    draining: Draining,
+    request: Request<Incoming>,
+) -> Response {
     if let Some(problem) = host_problem(&request) {
         return BffError::BadUserInput(problem.into()).into_response();
     }
     let mut request = request.map(Body::new);
     request.extensions_mut().insert(ConnectInfo(peer));
+    request.extensions_mut().insert(draining);
     match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -615,7 +704,16 @@ mod tests {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            accept_loop(listener, router, ConnectionConfig::default(), shutdown).await
+            let draining = Draining::new();
+            accept_loop(
+                listener,
+                router,
+                ConnectionConfig::default(),
+                shutdown,
+                draining.clone(),
+                draining,
+            )
+            .await
         });
         (addr, stop, server)
     }

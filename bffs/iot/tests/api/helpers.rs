@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bff_server::config::loopback;
 use bff_server::{Config, Defaults};
 use devstack_services::Services;
 use devstack_services::{TokenKind, issue_dev_token};
@@ -43,7 +44,8 @@ pub(crate) async fn spawn_app() -> TestApp {
 pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let services = Services::spawn_ephemeral().await.unwrap();
     let mut config = Config::new(Defaults {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: loopback(0),
+        ..iot_bff::DEFAULTS
     });
     config.downstream = DownstreamConfig::with_urls(services.urls());
     config.jwt.secret = Some(SECRET.to_owned());

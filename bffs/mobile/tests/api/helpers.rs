@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use bff_server::config::loopback;
 use bff_server::{Config, Defaults, Profile};
 use devstack_services::{RecordedRequest, Services};
 use devstack_services::{TokenKind, issue_dev_token};
@@ -66,7 +67,8 @@ pub(crate) async fn serve(router: Router) -> Server {
 /// the dev profile.
 pub(crate) fn test_config(services: &Services) -> Config {
     let mut config = Config::new(Defaults {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: loopback(0),
+        ..mobile_bff::DEFAULTS
     });
     config.profile = Profile::Dev;
     config.downstream = DownstreamConfig::with_urls(services.urls());

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bff_server::config::loopback;
 use bff_server::{Config, Defaults, Profile};
 use devstack_services::{RecordedRequest, Services};
 use devstack_services::{TokenKind, issue_dev_token};
@@ -27,6 +28,8 @@ pub(crate) const PREFLIGHT: (&str, &str) = ("apollo-require-preflight", "true");
 /// The web BFF in front of its own devstack. Dropping it stops both.
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
+    /// The admin listener (`/metrics`).
+    pub(crate) admin_addr: SocketAddr,
     pub(crate) services: Services,
     pub(crate) client: reqwest::Client,
     pub(crate) config: Config,
@@ -49,7 +52,8 @@ pub(crate) async fn spawn_app() -> TestApp {
 pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let services = Services::spawn_ephemeral().await.unwrap();
     let mut config = Config::new(Defaults {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: loopback(0),
+        ..web_bff::DEFAULTS
     });
     config.profile = Profile::Dev;
     config.downstream = DownstreamConfig::with_urls(services.urls());
@@ -58,15 +62,24 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.validate().unwrap();
 
     let router = web_bff::app(&config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        bff_server::serve_with_shutdown(listener, router, std::future::pending())
-            .await
-            .unwrap();
-    });
+    // Both listeners, as `web-bff` serves them.
+    let listeners = bff_server::Listeners {
+        public: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let addr = listeners.public.local_addr().unwrap();
+    let admin_addr = listeners.admin.local_addr().unwrap();
+    let server = {
+        let config = config.clone();
+        tokio::spawn(async move {
+            bff_server::serve_listeners(listeners, router, &config, std::future::pending())
+                .await
+                .unwrap();
+        })
+    };
     TestApp {
         addr,
+        admin_addr,
         services,
         client: reqwest::Client::new(),
         config,
@@ -77,6 +90,20 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 impl TestApp {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The Prometheus text of the admin listener's `/metrics`.
+    pub(crate) async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin_addr);
+        let response = self.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        response.text().await.unwrap()
     }
 
     /// A valid bearer token for `user_id`, signed with the BFF's secret.

@@ -1,4 +1,4 @@
-//! `GET /metrics`: the downstream crate's metrics in the Prometheus text
+//! `GET /metrics` on the admin listener (never on the public one): the downstream crate's metrics in the Prometheus text
 //! format. The recorder is process-wide, so other tests add to the numbers:
 //! only presence is asserted.
 
@@ -19,15 +19,7 @@ async fn metrics_show_downstream_calls_retries_and_cache_lookups() {
     app.query(r#"{ product(id: "p3") { id } }"#, json!({}))
         .await;
 
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = response.text().await.unwrap();
+    let text = app.metrics().await;
     for expected in [
         r#"downstream_calls_total{service="product",outcome="success"}"#,
         r#"downstream_calls_total{service="product",outcome="unavailable"}"#,
@@ -56,8 +48,7 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn repeated_dashboards_take_the_remembered_validation_path() {
     let app = spawn_app().await;
     let scrape = || async {
-        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-        let text = response.text().await.unwrap();
+        let text = app.metrics().await;
         (
             sample(&text, r#"graphql_requests_total{validation="full"}"#),
             sample(&text, r#"graphql_requests_total{validation="remembered"}"#),
@@ -76,4 +67,11 @@ async fn repeated_dashboards_take_the_remembered_validation_path() {
         remembered_after >= remembered + 2.0,
         "{remembered} → {remembered_after}"
     );
+}
+
+#[tokio::test]
+async fn metrics_are_not_on_the_public_listener() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
 }

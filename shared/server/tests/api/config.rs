@@ -2,13 +2,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use bff_server::config::{ConfigError, DEFAULT_BODY_LIMIT_BYTES, JwtConfig, RateLimitConfig};
-use bff_server::{Config, ConnectionConfig, LogFormat, Profile};
+use bff_server::{Config, ConnectionConfig, Defaults, LogFormat, Profile};
 use downstream::{DownstreamConfig, Service};
 
-use crate::helpers::{SECRET, TempFile, defaults, env};
+use crate::helpers::{PROD_REQUIRED, SECRET, TempFile, defaults, env};
 
+/// In the dev profile unless `pairs` say otherwise (later duplicates win).
 fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    Config::load(defaults(), env(pairs))
+    crate::helpers::load_dev(pairs)
+}
+
+fn prod_err(pairs: &[(&str, &str)]) -> String {
+    let mut with_prod = vec![("BFF_PROFILE", "prod")];
+    with_prod.extend_from_slice(pairs);
+    load_err(&with_prod)
 }
 
 fn load_err(pairs: &[(&str, &str)]) -> String {
@@ -22,9 +29,11 @@ fn load_err(pairs: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn defaults_need_only_a_secret() {
+fn the_dev_profile_needs_only_a_secret() {
     let config = load(&[("BFF_JWT_SECRET", SECRET)]).unwrap();
     let expected = Config {
+        profile: Profile::Dev,
+        log_format: LogFormat::Text,
         jwt: JwtConfig {
             secret: Some(SECRET.into()),
             ..JwtConfig::default()
@@ -37,8 +46,10 @@ fn defaults_need_only_a_secret() {
         config.listen,
         "127.0.0.1:4000".parse::<SocketAddr>().unwrap()
     );
-    assert_eq!(config.profile, Profile::Prod);
-    assert!(!config.profile.is_dev());
+    assert_eq!(config.admin_listen, defaults().admin_listen);
+    assert_eq!(config.services, defaults().services);
+    assert_eq!(config.profile, Profile::Dev);
+    assert!(config.profile.is_dev());
     assert_eq!(config.downstream, DownstreamConfig::default());
     assert_eq!(
         config.downstream.service(Service::User).url.as_str(),
@@ -359,7 +370,7 @@ fn a_jwks_url_replaces_the_secret_never_joins_it() {
         ("BFF_JWT_SECRET", SECRET),
         ("BFF_JWKS_URL", "https://idp.example/jwks.json"),
     ]);
-    assert!(message.contains("both set"), "{message}");
+    assert!(message.contains("more than one key"), "{message}");
     let message = load_err(&[
         ("BFF_JWKS_URL", "https://idp.example/jwks.json"),
         ("BFF_JWT_ALGORITHMS", "HS256"),
@@ -475,4 +486,158 @@ fn validate_checks_a_config_built_in_code() {
     config.downstream.user.timeout_ms = Some(0);
     let message = config.validate().unwrap_err().to_string();
     assert!(message.contains("downstream.user.timeout_ms"), "{message}");
+}
+
+#[test]
+fn the_prod_profile_names_every_missing_setting_at_once() {
+    // Nothing set at all: each service URL, the issuer, the audience, a key.
+    let message = prod_err(&[]);
+    for name in [
+        "BFF_USER_SERVICE_URL",
+        "BFF_PRODUCT_SERVICE_URL",
+        "BFF_ORDER_SERVICE_URL",
+        "BFF_RECOMMENDATION_SERVICE_URL",
+        "BFF_DEVICE_SERVICE_URL",
+        "BFF_JWT_ISSUER",
+        "BFF_JWT_AUDIENCE",
+        "BFF_JWT_SECRET, BFF_JWT_SECRET_FILE or BFF_JWKS_URL",
+    ] {
+        assert!(message.contains(name), "{name} not named in: {message}");
+    }
+    // One forgotten URL is named alone.
+    let message = prod_err(
+        &PROD_REQUIRED
+            .into_iter()
+            .filter(|(name, _)| *name != "BFF_PRODUCT_SERVICE_URL")
+            .collect::<Vec<_>>(),
+    );
+    assert!(message.contains("BFF_PRODUCT_SERVICE_URL"), "{message}");
+    assert!(!message.contains("BFF_USER_SERVICE_URL"), "{message}");
+    assert!(!message.contains("BFF_JWT_ISSUER"), "{message}");
+    // The default profile is prod.
+    let message = Config::load(defaults(), env(&[("BFF_JWT_SECRET", SECRET)]))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("BFF_JWT_ISSUER"), "{message}");
+    assert!(!message.contains(SECRET), "{message}");
+}
+
+#[test]
+fn the_prod_profile_is_the_default_and_takes_settings_from_env_or_file() {
+    let config = Config::load(defaults(), env(&PROD_REQUIRED)).unwrap();
+    assert_eq!(config.profile, Profile::Prod);
+    assert_eq!(config.log_format, LogFormat::Json);
+    assert_eq!(
+        config.downstream.service(Service::Order).url.as_str(),
+        "http://127.0.0.1:7103/"
+    );
+    // The same settings from a file.
+    let file = TempFile::new(
+        "[downstream.user]\nurl = \"http://u:1\"\n[downstream.product]\nurl = \"http://p:1\"\n\
+         [downstream.order]\nurl = \"http://o:1\"\n[downstream.recommendation]\nurl = \"http://r:1\"\n\
+         [downstream.device]\nurl = \"http://d:1\"\n[jwt]\nissuer = \"https://idp\"\naudience = \"shop\"\n",
+    );
+    let config = Config::load(
+        defaults(),
+        env(&[
+            ("BFF_CONFIG_FILE", file.path_str()),
+            ("BFF_JWT_SECRET", SECRET),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.jwt.issuer, "https://idp");
+    assert_eq!(
+        config.downstream.service(Service::Device).url.as_str(),
+        "http://d:1/"
+    );
+    // A BFF is asked only for the services it calls.
+    let iot = Defaults {
+        services: &[Service::Device],
+        ..defaults()
+    };
+    let config = Config::load(
+        iot,
+        env(&[
+            ("BFF_DEVICE_SERVICE_URL", "http://devices.internal"),
+            ("BFF_JWT_ISSUER", "https://idp"),
+            ("BFF_JWT_AUDIENCE", "devices"),
+            ("BFF_JWT_SECRET", SECRET),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.services, [Service::Device]);
+    // An explicit log format wins over the profile's.
+    let mut text = PROD_REQUIRED.to_vec();
+    text.push(("BFF_LOG_FORMAT", "text"));
+    let config = Config::load(defaults(), env(&text)).unwrap();
+    assert_eq!(config.log_format, LogFormat::Text);
+}
+
+#[test]
+fn the_secret_can_come_from_a_mounted_file() {
+    // As `kubectl create secret` or `echo` leave it: one trailing newline.
+    let file = TempFile::new(&format!("{SECRET}\n"));
+    let config = load(&[("BFF_JWT_SECRET_FILE", file.path_str())]).unwrap();
+    assert_eq!(config.jwt.secret.as_deref(), Some(SECRET));
+    let crlf = TempFile::new(&format!("{SECRET}\r\n"));
+    let config = load(&[("BFF_JWT_SECRET_FILE", crlf.path_str())]).unwrap();
+    assert_eq!(config.jwt.secret.as_deref(), Some(SECRET));
+    // It satisfies the prod profile's key.
+    let mut prod: Vec<(&str, &str)> = PROD_REQUIRED
+        .into_iter()
+        .filter(|(name, _)| *name != "BFF_JWT_SECRET")
+        .collect();
+    prod.push(("BFF_JWT_SECRET_FILE", file.path_str()));
+    let config = Config::load(defaults(), env(&prod)).unwrap();
+    assert_eq!(config.jwt.secret.as_deref(), Some(SECRET));
+
+    // The same length rule, without echoing the secret.
+    let short = TempFile::new("short-secret\n");
+    let message = load_err(&[("BFF_JWT_SECRET_FILE", short.path_str())]);
+    assert!(message.contains("too short: 12 bytes"), "{message}");
+    assert!(!message.contains("short-secret"), "{message}");
+    // Unreadable: named, with the reason.
+    let message = load_err(&[("BFF_JWT_SECRET_FILE", "/nonexistent/jwt-secret")]);
+    assert!(
+        message.contains("/nonexistent/jwt-secret") && message.contains("BFF_JWT_SECRET_FILE"),
+        "{message}"
+    );
+    // Two key sources: refused.
+    let message = load_err(&[
+        ("BFF_JWT_SECRET_FILE", file.path_str()),
+        ("BFF_JWT_SECRET", SECRET),
+    ]);
+    assert!(message.contains("more than one key"), "{message}");
+}
+
+#[test]
+fn each_bff_has_its_own_deadline_and_admin_port() {
+    // The BFFs' own defaults are checked in their crates; here: they apply.
+    let quick = Defaults {
+        request_timeout_ms: 500,
+        admin_listen: "127.0.0.1:9402".parse().unwrap(),
+        ..defaults()
+    };
+    let config = Config::load(quick, env(&PROD_REQUIRED)).unwrap();
+    assert_eq!(config.request_timeout_ms, 500);
+    assert_eq!(
+        config.admin_listen,
+        "127.0.0.1:9402".parse::<SocketAddr>().unwrap()
+    );
+    // A file without them keeps them; the environment overrides them.
+    let file = TempFile::new("body_limit_bytes = 2048\n");
+    let mut vars = PROD_REQUIRED.to_vec();
+    vars.push(("BFF_CONFIG_FILE", file.path_str()));
+    let config = Config::load(quick, env(&vars)).unwrap();
+    assert_eq!(config.request_timeout_ms, 500);
+    vars.push(("BFF_ADMIN_LISTEN", "0.0.0.0:9999"));
+    vars.push(("BFF_REQUEST_TIMEOUT_MS", "750"));
+    let config = Config::load(quick, env(&vars)).unwrap();
+    assert_eq!(config.request_timeout_ms, 750);
+    assert_eq!(
+        config.admin_listen,
+        "0.0.0.0:9999".parse::<SocketAddr>().unwrap()
+    );
+    let message = load_err(&[("BFF_JWT_SECRET", SECRET), ("BFF_ADMIN_LISTEN", "9400")]);
+    assert!(message.contains("BFF_ADMIN_LISTEN"), "{message}");
 }

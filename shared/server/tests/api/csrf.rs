@@ -240,13 +240,10 @@ async fn allowed_origins_get_cors_headers_others_do_not() {
 #[test]
 fn origins_come_from_env_and_must_be_origins() {
     let load = |origins: &str| {
-        Config::load(
-            defaults(),
-            env(&[
-                ("BFF_JWT_SECRET", crate::helpers::SECRET),
-                ("BFF_CORS_ALLOWED_ORIGINS", origins),
-            ]),
-        )
+        crate::helpers::load_dev(&[
+            ("BFF_JWT_SECRET", crate::helpers::SECRET),
+            ("BFF_CORS_ALLOWED_ORIGINS", origins),
+        ])
     };
     let config = load("https://shop.example, http://localhost:5173").unwrap();
     assert_eq!(

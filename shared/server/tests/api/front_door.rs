@@ -107,10 +107,11 @@ async fn readyz_names_the_unreachable_services_only() {
 async fn readyz_checks_only_the_chosen_services() {
     let (_listeners, mut urls) = reachable_services().await;
     urls[0] = closed_port_url().await; // user: not needed by this BFF
-    let config = config_with(urls);
-    let router = FrontDoor::new(&config, verifier(&config))
-        .with_readiness_services([Service::Device])
-        .wrap(Router::new());
+    let config = Config {
+        services: &[Service::Device],
+        ..config_with(urls)
+    };
+    let router = FrontDoor::new(&config, verifier(&config)).wrap(Router::new());
     let server = spawn(router).await;
     let response = server
         .client

@@ -9,10 +9,12 @@ use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bff_server::config::loopback;
 use bff_server::{
     Authentication, BffError, Config, ConnectionConfig, Defaults, FrontDoor, JwtVerifier,
     RequestCtx, ServeError, serve_with_config,
 };
+use downstream::Service;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -25,9 +27,24 @@ pub(crate) const AUDIENCE: &str = "bff";
 
 pub(crate) fn defaults() -> Defaults {
     Defaults {
-        listen: "127.0.0.1:4000".parse().unwrap(),
+        listen: loopback(4000),
+        admin_listen: loopback(9400),
+        request_timeout_ms: 2_000,
+        services: &Service::ALL,
     }
 }
+
+/// What the prod profile requires, with devstack's URLs and the test secret.
+pub(crate) const PROD_REQUIRED: [(&str, &str); 8] = [
+    ("BFF_USER_SERVICE_URL", "http://127.0.0.1:7101"),
+    ("BFF_PRODUCT_SERVICE_URL", "http://127.0.0.1:7102"),
+    ("BFF_ORDER_SERVICE_URL", "http://127.0.0.1:7103"),
+    ("BFF_RECOMMENDATION_SERVICE_URL", "http://127.0.0.1:7104"),
+    ("BFF_DEVICE_SERVICE_URL", "http://127.0.0.1:7105"),
+    ("BFF_JWT_ISSUER", ISSUER),
+    ("BFF_JWT_AUDIENCE", AUDIENCE),
+    ("BFF_JWT_SECRET", SECRET),
+];
 
 pub(crate) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -36,9 +53,17 @@ pub(crate) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Defaults plus the test secret, validated.
+/// `Config::load` in the dev profile (unless `pairs` name another: later
+/// duplicates win), over [`defaults`].
+pub(crate) fn load_dev(pairs: &[(&str, &str)]) -> Result<Config, bff_server::ConfigError> {
+    let mut vars = env(&[("BFF_PROFILE", "dev")]);
+    vars.extend(env(pairs));
+    Config::load(defaults(), vars)
+}
+
+/// The prod profile with what it requires, validated.
 pub(crate) fn test_config() -> Config {
-    Config::load(defaults(), env(&[("BFF_JWT_SECRET", SECRET)])).unwrap()
+    Config::load(defaults(), env(&PROD_REQUIRED)).unwrap()
 }
 
 pub(crate) fn verifier(config: &Config) -> Arc<JwtVerifier> {
@@ -207,8 +232,7 @@ impl Drop for TempFile {
 /// recorded yet. The recorder is global: every server of this test binary
 /// counts into it, so compare with `>=`.
 pub(crate) async fn metric(series: &str) -> f64 {
-    let server =
-        spawn(FrontDoor::new(&test_config(), verifier(&test_config())).wrap(Router::new())).await;
+    let server = spawn(bff_server::admin_router(&test_config())).await;
     let text = server
         .client
         .get(server.url("/metrics"))

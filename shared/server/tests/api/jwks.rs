@@ -378,7 +378,7 @@ async fn algorithms_are_pinned_by_config() {
     let error = JwtVerifier::from_config(&both, &http())
         .unwrap_err()
         .to_string();
-    assert!(error.contains("both set"), "{error}");
+    assert!(error.contains("more than one key"), "{error}");
 }
 
 #[tokio::test]

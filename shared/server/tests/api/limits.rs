@@ -123,13 +123,10 @@ fn limits_are_configurable_in_the_file_and_checked() {
     let file = crate::helpers::TempFile::new(
         "[graphql]\nmax_depth = 5\nmax_cost = 100\nmax_aliases = 0\nmax_root_fields = 3\nmax_tokens = 500\nmax_query_bytes = 2048\n",
     );
-    let config = bff_server::Config::load(
-        defaults(),
-        env(&[
-            ("BFF_JWT_SECRET", crate::helpers::SECRET),
-            ("BFF_CONFIG_FILE", file.path_str()),
-        ]),
-    )
+    let config = crate::helpers::load_dev(&[
+        ("BFF_JWT_SECRET", crate::helpers::SECRET),
+        ("BFF_CONFIG_FILE", file.path_str()),
+    ])
     .unwrap();
     assert_eq!(
         config.graphql,
@@ -144,24 +141,18 @@ fn limits_are_configurable_in_the_file_and_checked() {
     );
 
     let typo = crate::helpers::TempFile::new("[graphql]\nmax_dept = 5\n");
-    let error = bff_server::Config::load(
-        defaults(),
-        env(&[
-            ("BFF_JWT_SECRET", crate::helpers::SECRET),
-            ("BFF_CONFIG_FILE", typo.path_str()),
-        ]),
-    )
+    let error = crate::helpers::load_dev(&[
+        ("BFF_JWT_SECRET", crate::helpers::SECRET),
+        ("BFF_CONFIG_FILE", typo.path_str()),
+    ])
     .unwrap_err();
     assert!(error.to_string().contains("max_dept"), "{error}");
 
     let zero = crate::helpers::TempFile::new("[graphql]\nmax_depth = 0\n");
-    let error = bff_server::Config::load(
-        defaults(),
-        env(&[
-            ("BFF_JWT_SECRET", crate::helpers::SECRET),
-            ("BFF_CONFIG_FILE", zero.path_str()),
-        ]),
-    )
+    let error = crate::helpers::load_dev(&[
+        ("BFF_JWT_SECRET", crate::helpers::SECRET),
+        ("BFF_CONFIG_FILE", zero.path_str()),
+    ])
     .unwrap_err();
     assert!(error.to_string().contains("graphql.max_depth"), "{error}");
 }

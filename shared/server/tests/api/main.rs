@@ -2,6 +2,7 @@
 //! ephemeral ports, no process environment touched.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod auth;
 #[cfg(feature = "graphql")]
 mod body;

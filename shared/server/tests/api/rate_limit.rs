@@ -119,15 +119,12 @@ async fn graphql_front_doors_answer_with_a_graphql_error() {
 
 #[test]
 fn env_configures_the_limit() {
-    let config = Config::load(
-        crate::helpers::defaults(),
-        crate::helpers::env(&[
-            ("BFF_JWT_SECRET", crate::helpers::SECRET),
-            ("BFF_RATE_LIMIT_RPS", "5"),
-            ("BFF_RATE_LIMIT_BURST", "10"),
-            ("BFF_RATE_LIMIT_CLIENT_IP_HEADER", "X-Real-IP"),
-        ]),
-    )
+    let config = crate::helpers::load_dev(&[
+        ("BFF_JWT_SECRET", crate::helpers::SECRET),
+        ("BFF_RATE_LIMIT_RPS", "5"),
+        ("BFF_RATE_LIMIT_BURST", "10"),
+        ("BFF_RATE_LIMIT_CLIENT_IP_HEADER", "X-Real-IP"),
+    ])
     .unwrap();
     assert!(config.rate_limit.is_enabled());
     assert_eq!(
