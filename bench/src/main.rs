@@ -1,7 +1,7 @@
 //! Load harness for the web BFF against devstack.
 //!
 //! ```sh
-//! cargo build --release -p devstack -p web-bff -p bench && target/release/bench
+//! cargo build --profile dist -p devstack -p web-bff -p bench && target/dist/bench
 //! ```
 //!
 //! Starts `devstack --services-only` and `web-bff` as their own processes

@@ -23,3 +23,4 @@ mod propagation;
 mod repeats;
 mod schema;
 mod speed;
+mod startup;

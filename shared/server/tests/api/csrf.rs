@@ -9,7 +9,7 @@ use bff_server::graphql::prevent_csrf;
 use bff_server::{Config, ConfigError};
 use serde_json::Value;
 
-use crate::helpers::{TestServer, defaults, env, spawn_front_door, test_config};
+use crate::helpers::{TestServer, spawn_front_door, test_config};
 
 /// `/graphql` behind the CSRF check, counting the requests that got through.
 fn graphql_routes(ran: Arc<AtomicUsize>) -> Router {
