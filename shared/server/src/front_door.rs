@@ -41,6 +41,9 @@ pub const PREFLIGHT_HEADERS: [HeaderName; 2] = [
     HeaderName::from_static("x-apollo-operation-name"),
 ];
 
+/// The whole-request deadline in force (`BFF_REQUEST_TIMEOUT_MS`), in seconds.
+pub const REQUEST_DEADLINE: &str = "bff_request_deadline_seconds";
+
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
@@ -107,6 +110,8 @@ impl FrontDoor {
     pub fn wrap(self, router: Router) -> Router {
         // Before any request, so that no downstream metric is lost.
         crate::metrics::install_prometheus();
+        // So alert rules compare latency with the deadline in force, not a copy.
+        metrics::gauge!(REQUEST_DEADLINE).set(self.request_timeout.as_secs_f64());
         let shape = if self.graphql {
             RefusalShape::GraphQl
         } else {
