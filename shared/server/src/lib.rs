@@ -33,7 +33,7 @@ pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind};
 pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
 pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode, graphql_error_response};
-pub use front_door::{FrontDoor, PREFLIGHT_HEADERS, front_door};
+pub use front_door::{FrontDoor, PREFLIGHT_HEADERS, REQUEST_DEADLINE, front_door};
 pub use health::{Draining, READINESS_CONNECT_TIMEOUT, admin_router};
 pub use run::{StartError, run};
 
