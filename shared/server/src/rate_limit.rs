@@ -27,6 +27,17 @@ use crate::error::{BffError, ErrorBody, graphql_error_response};
 /// Paths never limited: orchestrators and scrapers poll them from one address.
 const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
+/// GraphiQL's files (dev profile): one page load fetches them all at once.
+#[cfg(feature = "graphql")]
+fn is_static_asset(path: &str) -> bool {
+    crate::graphql::graphiql::is_asset_path(path)
+}
+
+#[cfg(not(feature = "graphql"))]
+fn is_static_asset(_path: &str) -> bool {
+    false
+}
+
 /// Every this many checks, buckets that are full again are dropped, so
 /// clients seen once do not stay in memory.
 const CLEANUP_EVERY: u64 = 4_096;
@@ -140,7 +151,8 @@ impl ClientRateLimit {
     /// through. Call it after authentication (it reads the
     /// [`Authentication`]).
     pub(crate) fn refuse(&self, request: &Request) -> Option<Response> {
-        if EXEMPT_PATHS.contains(&request.uri().path()) {
+        let path = request.uri().path();
+        if EXEMPT_PATHS.contains(&path) || is_static_asset(path) {
             return None;
         }
         let key = self.key(request);
