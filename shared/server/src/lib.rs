@@ -50,9 +50,6 @@ pub use serve::{
 pub fn binary_name() -> String {
     std::env::current_exe()
         .ok()
-        .and_then(|path| {
-            path.file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-        })
+        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "bff".to_owned())
 }
