@@ -47,8 +47,10 @@ const browser = await puppeteer.launch({
   args: [
     // Chromium's sandbox needs user namespaces, which CI's root lacks.
     ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-    // Nothing but the BFF resolves: no background traffic leaves the machine.
+    // Nothing but the BFF resolves, and no proxy is asked: no background
+    // traffic leaves the machine.
     '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+    '--no-proxy-server',
   ],
 });
 
