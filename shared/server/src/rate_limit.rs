@@ -27,17 +27,6 @@ use crate::error::{BffError, ErrorBody, graphql_error_response};
 /// Paths never limited: orchestrators and scrapers poll them from one address.
 const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-/// GraphiQL's files (dev profile): one page load fetches them all at once.
-#[cfg(feature = "graphql")]
-fn is_static_asset(path: &str) -> bool {
-    crate::graphql::graphiql::is_asset_path(path)
-}
-
-#[cfg(not(feature = "graphql"))]
-fn is_static_asset(_path: &str) -> bool {
-    false
-}
-
 /// Every this many checks, buckets that are full again are dropped, so
 /// clients seen once do not stay in memory.
 const CLEANUP_EVERY: u64 = 4_096;
@@ -160,4 +149,15 @@ impl ClientRateLimit {
             .err()
             .map(|retry_after_secs| self.refusal(retry_after_secs))
     }
+}
+
+/// GraphiQL's files (dev profile): one page load fetches them all at once.
+#[cfg(feature = "graphql")]
+fn is_static_asset(path: &str) -> bool {
+    crate::graphql::graphiql::is_asset_path(path)
+}
+
+#[cfg(not(feature = "graphql"))]
+fn is_static_asset(_path: &str) -> bool {
+    false
 }
