@@ -19,7 +19,7 @@
 
 import puppeteer from 'puppeteer-core';
 
-/// How long the editor, and each result, may take to appear.
+// How long the editor, and each result, may take to appear.
 const WAIT_MS = 30_000;
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -140,11 +140,11 @@ if (failure) {
   process.exit(1);
 }
 
-/// Clicks into the CodeMirror editor at `selector`, clears it (select all,
-/// delete), types `text`
-/// key by key (as a person would; the editor closes brackets and quotes as
-/// they are opened and types over them as they are closed) and checks the
-/// editor then holds exactly `text`.
+// Clicks into the CodeMirror editor at `selector`, clears it (select all,
+// delete), types `text`
+// key by key (as a person would; the editor closes brackets and quotes as
+// they are opened and types over them as they are closed) and checks the
+// editor then holds exactly `text`.
 async function typeInto(page, selector, text) {
   // Near its top left: the first line, right of the line numbers.
   const editor = await page.$(selector);
