@@ -70,10 +70,13 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         downstream: Arc::new(Downstream::new(&config.downstream, http)),
         persisted,
     };
+    let graphiql = state.graphql.graphiql_routes();
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         // Refuses requests a browser could send cross-site unpreflighted.
         .route_layer(axum::middleware::from_fn(prevent_csrf))
+        // GraphiQL's assets (dev profile), already gzipped where it pays.
+        .merge(graphiql)
         .with_state(Arc::new(state))
         // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
         .layer(CompressionLayer::new());

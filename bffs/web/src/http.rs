@@ -1,5 +1,6 @@
 //! The web BFF over HTTP: `POST /graphql`, `GET /graphql` (queries only, or
-//! GraphiQL for browsers when enabled), mounted behind the shared front door.
+//! GraphiQL for browsers when enabled, with its assets under
+//! `/graphiql/assets/`), mounted behind the shared front door.
 
 use std::sync::Arc;
 
@@ -40,10 +41,12 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         )?,
         downstream: Arc::new(Downstream::new(&config.downstream, http)),
     };
+    let graphiql = state.graphql.graphiql_routes();
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         // Refuses requests a browser could send cross-site unpreflighted.
         .route_layer(axum::middleware::from_fn(prevent_csrf))
+        .merge(graphiql)
         .with_state(Arc::new(state));
     Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
 }

@@ -140,7 +140,8 @@ impl ClientRateLimit {
     /// through. Call it after authentication (it reads the
     /// [`Authentication`]).
     pub(crate) fn refuse(&self, request: &Request) -> Option<Response> {
-        if EXEMPT_PATHS.contains(&request.uri().path()) {
+        let path = request.uri().path();
+        if EXEMPT_PATHS.contains(&path) || is_static_asset(path) {
             return None;
         }
         let key = self.key(request);
@@ -148,4 +149,15 @@ impl ClientRateLimit {
             .err()
             .map(|retry_after_secs| self.refusal(retry_after_secs))
     }
+}
+
+/// GraphiQL's files (dev profile): one page load fetches them all at once.
+#[cfg(feature = "graphql")]
+fn is_static_asset(path: &str) -> bool {
+    crate::graphql::graphiql::is_asset_path(path)
+}
+
+#[cfg(not(feature = "graphql"))]
+fn is_static_asset(_path: &str) -> bool {
+    false
 }

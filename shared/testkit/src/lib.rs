@@ -5,6 +5,7 @@
 
 pub mod equivalence;
 pub mod fuzz;
+pub mod graphiql;
 pub mod graphql_http;
 pub mod openapi;
 pub mod selection;

@@ -7,6 +7,7 @@ mod compression;
 mod dashboard;
 mod equivalence;
 mod fuzz;
+mod graphiql;
 mod graphql_http;
 mod helpers;
 mod http;

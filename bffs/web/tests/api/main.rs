@@ -10,6 +10,7 @@ mod equivalence;
 mod failures;
 mod fields;
 mod fuzz;
+mod graphiql;
 mod graphql_http;
 mod helpers;
 mod hostile;

@@ -7,12 +7,11 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ObjectType, Schema, SubscriptionType};
 use async_graphql_axum::rejection::GraphQLRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::introspection::refuse_introspection;
 use super::limits::{MAX_VALUE_NESTING, OperationLimits};
@@ -276,8 +275,22 @@ where
         response
     }
 
+    /// The routes of the GraphiQL page's assets (built into the binary) when
+    /// this endpoint serves the page, none otherwise: merge them into the
+    /// BFF's router, outside the GraphQL route's own layers.
+    pub fn graphiql_routes<T>(&self) -> axum::Router<T>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        if self.graphiql {
+            super::graphiql::routes()
+        } else {
+            axum::Router::new()
+        }
+    }
+
     /// What a GET request gets instead of execution, if anything: the
-    /// GraphiQL page for a browser asking for no query (when enabled), 405
+    /// GraphiQL page (`graphiql.rs`) for a browser asking for no query (when enabled), 405
     /// for a mutation (GET must be safe: a link could trigger it).
     pub fn answer_get(
         &self,
@@ -285,8 +298,7 @@ where
         headers: &HeaderMap,
     ) -> Option<Response> {
         if request.query.is_empty() && self.graphiql && accepts_html(headers) {
-            let page = GraphiQLSource::build().endpoint("/graphql").finish();
-            return Some(Html(page).into_response());
+            return Some(super::graphiql::page());
         }
         is_mutation(request).then(|| {
             (

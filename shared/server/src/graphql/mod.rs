@@ -19,6 +19,7 @@
 
 mod csrf;
 mod endpoint;
+pub(crate) mod graphiql;
 mod introspection;
 pub mod json;
 mod limits;

@@ -12,7 +12,6 @@ use bff_server::config::{
 use bff_server::graphql::{GraphQlEndpoint, SchemaOptions};
 use serde_json::{Value, json};
 
-
 /// Counts resolver calls, standing in for downstream calls.
 #[derive(Default)]
 struct Calls(AtomicUsize);
