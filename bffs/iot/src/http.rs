@@ -71,6 +71,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .with_state(state);
     Ok(FrontDoor::new(&config, verifier)
         .with_error_body(compact_error_body)
+        .with_shared_state(bff_server::connect_shared_state(&config)?)
         .wrap(routes))
 }
 

@@ -60,6 +60,8 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         }
         None => PersistedQueries::automatic(),
     };
+    let shared = bff_server::connect_shared_state(config)?;
+    let persisted = persisted.with_shared_state(shared.clone());
     let dev = config.profile.is_dev();
     let state = AppState {
         graphql: SchemaOptions { introspection: dev }.endpoint(
@@ -80,7 +82,10 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .with_state(Arc::new(state))
         // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
         .layer(CompressionLayer::new());
-    Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
+    Ok(FrontDoor::new(config, verifier)
+        .for_graphql()
+        .with_shared_state(shared)
+        .wrap(routes))
 }
 
 async fn graphql_post(

@@ -9,7 +9,11 @@
 //!   `PersistedQueryNotFound` and resends with the text. Text and hash: the
 //!   hash must be the text's SHA-256; the text is stored, then runs. The store
 //!   is a bounded cache (total query bytes and time to live), so a flood of
-//!   registrations evicts entries instead of exhausting memory.
+//!   registrations evicts entries instead of exhausting memory. With Redis
+//!   (`BFF_REDIS_URL`) every replica also stores what it registers there
+//!   and looks there on a miss, so a query registered through one replica
+//!   is served by hash by all (text only, under the same time to live; a
+//!   text that does not hash to its key is ignored).
 //! - **Safelist** (`BFF_SAFELIST_FILE`): only the operations of a manifest
 //!   `{"<id or sha256>": "<query>"}` run, named by id or sent as exactly the
 //!   same text. Nothing is registered at run time.
@@ -20,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Value;
+use bff_server::SharedState;
 use bff_server::error::BffError;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
@@ -69,7 +74,11 @@ pub struct PersistedQueries {
 
 #[derive(Clone)]
 enum Mode {
-    Automatic(Cache<String, Arc<str>>),
+    Automatic {
+        store: Cache<String, Arc<str>>,
+        shared: SharedState,
+        time_to_live: Duration,
+    },
     Safelist(Arc<Safelist>),
 }
 
@@ -91,8 +100,21 @@ impl PersistedQueries {
             .time_to_live(time_to_live)
             .build();
         Self {
-            mode: Mode::Automatic(store),
+            mode: Mode::Automatic {
+                store,
+                shared: SharedState::local_only(),
+                time_to_live,
+            },
         }
+    }
+
+    /// Shares registrations with the other replicas (automatic mode; a
+    /// safelist is the same file on every replica already).
+    pub fn with_shared_state(mut self, with: SharedState) -> Self {
+        if let Mode::Automatic { shared, .. } = &mut self.mode {
+            *shared = with;
+        }
+        self
     }
 
     /// Only the operations of `safelist` run.
@@ -111,7 +133,11 @@ impl PersistedQueries {
         };
         let by_hash = hash.is_some();
         match &self.mode {
-            Mode::Automatic(store) => match hash {
+            Mode::Automatic {
+                store,
+                shared,
+                time_to_live,
+            } => match hash {
                 None => {}
                 Some(hash) => {
                     if !is_sha256_hex(&hash) {
@@ -122,16 +148,26 @@ impl PersistedQueries {
                     }
                     let hash = hash.to_ascii_lowercase();
                     if request.query.is_empty() {
-                        let query = store
-                            .get(&hash)
-                            .await
-                            .ok_or(BffError::PersistedQueryNotFound)?;
+                        let query = match store.get(&hash).await {
+                            Some(query) => query,
+                            None => {
+                                let query = registered_elsewhere(shared, &hash)
+                                    .await
+                                    .ok_or(BffError::PersistedQueryNotFound)?;
+                                store.insert(hash, Arc::clone(&query)).await;
+                                query
+                            }
+                        };
                         request.query = query.to_string();
                     } else {
                         check_hash(&request.query, &hash)?;
                         // Text that does not even parse is not worth a slot;
                         // execution reports the syntax error.
                         if bff_server::graphql::parse_query(&request.query).is_some() {
+                            // Err: Redis did not answer; this replica still has it.
+                            let _ = shared
+                                .set_with_ttl(&shared_key(&hash), &request.query, *time_to_live)
+                                .await;
                             store.insert(hash, Arc::from(request.query.as_str())).await;
                         }
                     }
@@ -159,6 +195,18 @@ impl PersistedQueries {
         }
         Ok(Resolved { request, by_hash })
     }
+}
+
+/// The Redis key of a registered query.
+fn shared_key(hash: &str) -> String {
+    format!("apq:{hash}")
+}
+
+/// The text another replica registered under `hash`, if Redis has it (and
+/// it really hashes to `hash`: what comes back from outside is checked).
+async fn registered_elsewhere(shared: &SharedState, hash: &str) -> Option<Arc<str>> {
+    let text = shared.get(&shared_key(hash)).await.ok()??;
+    (sha256_hex(&text) == hash).then(|| Arc::from(text))
 }
 
 fn not_safelisted() -> BffError {
@@ -389,7 +437,7 @@ mod tests {
     async fn the_apq_store_is_bounded() {
         // Room for about two entries.
         let persisted = PersistedQueries::automatic_with(300, APQ_TIME_TO_LIVE);
-        let Mode::Automatic(store) = &persisted.mode else {
+        let Mode::Automatic { store, .. } = &persisted.mode else {
             unreachable!()
         };
         for i in 0..50 {

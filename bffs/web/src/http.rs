@@ -48,7 +48,10 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .route_layer(axum::middleware::from_fn(prevent_csrf))
         .merge(graphiql)
         .with_state(Arc::new(state));
-    Ok(FrontDoor::new(config, verifier).for_graphql().wrap(routes))
+    Ok(FrontDoor::new(config, verifier)
+        .for_graphql()
+        .with_shared_state(bff_server::connect_shared_state(config)?)
+        .wrap(routes))
 }
 
 async fn graphql_post(

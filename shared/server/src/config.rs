@@ -100,10 +100,11 @@ pub const ENV_KEEP_ALIVE_TIMEOUT_MS: &str = "BFF_KEEP_ALIVE_TIMEOUT_MS";
 pub const ENV_MAX_CONNECTIONS: &str = "BFF_MAX_CONNECTIONS";
 pub const ENV_LOG_FORMAT: &str = "BFF_LOG_FORMAT";
 pub const ENV_SAFELIST_FILE: &str = "BFF_SAFELIST_FILE";
+pub const ENV_REDIS_URL: &str = "BFF_REDIS_URL";
 
 /// Every variable `Config::load` understands besides the five
 /// `BFF_*_SERVICE_URL`s (those come from `Service::url_env_var`).
-const ENV_VARS: [&str; 23] = [
+const ENV_VARS: [&str; 24] = [
     ENV_CONFIG_FILE,
     ENV_LISTEN,
     ENV_ADMIN_LISTEN,
@@ -127,6 +128,7 @@ const ENV_VARS: [&str; 23] = [
     ENV_MAX_CONNECTIONS,
     ENV_LOG_FORMAT,
     ENV_SAFELIST_FILE,
+    ENV_REDIS_URL,
 ];
 
 /// What differs between the BFFs: their defaults, and the services they call.
@@ -192,6 +194,66 @@ pub struct Config {
     /// mobile-bff only: JSON object `{"<sha256 of the query>": "<query>"}`; when set,
     /// only those operations run (`BFF_SAFELIST_FILE`).
     pub safelist_file: Option<PathBuf>,
+    /// State shared by the replicas (`[redis]`, `BFF_REDIS_URL`); unset,
+    /// each replica keeps its own.
+    pub redis: RedisSettings,
+}
+
+/// Where the replicas share state. `Debug` hides a password in the URL.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` (`BFF_REDIS_URL`); unset: no Redis.
+    pub url: Option<Url>,
+    /// Bound of one Redis call; past it the replica's own state answers.
+    pub timeout_ms: u64,
+    /// Prepended to every key; default `<binary name>:`, so BFFs sharing
+    /// one Redis keep apart.
+    pub key_prefix: Option<String>,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: shared_state::DEFAULT_TIMEOUT_MS,
+            key_prefix: None,
+        }
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.client_config() {
+            Some(config) => config.fmt(f),
+            None => f.write_str("RedisSettings(off)"),
+        }
+    }
+}
+
+impl RedisSettings {
+    /// The client's configuration; `None` without a URL.
+    pub fn client_config(&self) -> Option<shared_state::RedisConfig> {
+        let url = self.url.clone()?;
+        Some(shared_state::RedisConfig {
+            url,
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            key_prefix: self
+                .key_prefix
+                .clone()
+                .unwrap_or_else(|| format!("{}:", crate::binary_name())),
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
+            shared_state::RedisConfig::validate_url(url).map_err(|error| ConfigError::Invalid {
+                key: "BFF_REDIS_URL (redis.url)".into(),
+                reason: error.to_string(),
+            })?;
+        }
+        check_timeout(self.timeout_ms, "redis.timeout_ms")
+    }
 }
 
 /// Which audience the process is tuned for.
@@ -500,6 +562,7 @@ impl Config {
             connections: ConnectionConfig::default(),
             log_format: LogFormat::of(Profile::default()),
             safelist_file: None,
+            redis: RedisSettings::default(),
         }
     }
 
@@ -745,6 +808,19 @@ impl Config {
             ENV_SAFELIST_FILE => {
                 self.safelist_file = (!value.is_empty()).then(|| PathBuf::from(value));
             }
+            ENV_REDIS_URL => {
+                // Not quoted back in errors: it may hold a password.
+                self.redis.url = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(
+                        Url::parse(value.trim()).map_err(|error| ConfigError::InvalidEnv {
+                            var: ENV_REDIS_URL,
+                            reason: format!("not a valid URL ({error})"),
+                        })?,
+                    )
+                };
+            }
             // `check_known` rejected everything else before we got here.
             _ => {}
         }
@@ -759,6 +835,7 @@ impl Config {
         self.rate_limit.validate()?;
         self.cors.validate()?;
         self.connections.validate()?;
+        self.redis.validate()?;
         check_timeout(
             self.body_read_timeout_ms,
             "BFF_BODY_READ_TIMEOUT_MS (body_read_timeout_ms)",

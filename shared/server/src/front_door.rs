@@ -32,6 +32,7 @@ use crate::context::{downstream_budget, request_context, restart_deadline};
 use crate::error::{BffError, ErrorBody, graphql_error_response, standard_error_body};
 use crate::health::Readiness;
 use crate::rate_limit::{ClientRateLimit, RefusalShape};
+use shared_state::SharedState;
 
 /// Headers whose presence proves the request was preflighted: a page of
 /// another origin cannot add them without a CORS preflight. GraphQL
@@ -59,6 +60,7 @@ pub struct FrontDoor {
     rate_limit: RateLimitConfig,
     graphql: bool,
     cors_origins: Vec<HeaderValue>,
+    shared: SharedState,
 }
 
 /// Wraps `router` in the standard front door; see [`FrontDoor`] to change
@@ -78,6 +80,7 @@ impl FrontDoor {
             error_body: standard_error_body,
             rate_limit: config.rate_limit.clone(),
             graphql: false,
+            shared: SharedState::local_only(),
             // `Config::validate` checked these are plain origins.
             cors_origins: config
                 .cors
@@ -94,6 +97,13 @@ impl FrontDoor {
     /// than the REST error body.
     pub fn for_graphql(mut self) -> Self {
         self.graphql = true;
+        self
+    }
+
+    /// State shared with the other replicas (one rate-limit bucket per
+    /// client across all of them); default: this replica's own.
+    pub fn with_shared_state(mut self, shared: SharedState) -> Self {
+        self.shared = shared;
         self
     }
 
@@ -126,7 +136,7 @@ impl FrontDoor {
             request_timeout: self.request_timeout,
             budget: downstream_budget(self.request_timeout),
             verifier: self.verifier,
-            rate_limit: ClientRateLimit::new(&self.rate_limit, shape),
+            rate_limit: ClientRateLimit::new(&self.rate_limit, shape, self.shared),
         });
         let cors = (!self.cors_origins.is_empty()).then(|| cors_layer(self.cors_origins));
         let trace = TraceLayer::new_for_http()
@@ -256,10 +266,8 @@ fn millis(duration: Duration) -> u64 {
 impl Admission {
     async fn pass(&self, mut request: Request, next: Next) -> Response {
         authenticate_request(&self.verifier, &mut request).await;
-        if let Some(refusal) = self
-            .rate_limit
-            .as_ref()
-            .and_then(|rate_limit| rate_limit.refuse(&request))
+        if let Some(rate_limit) = &self.rate_limit
+            && let Some(refusal) = rate_limit.refuse(&request).await
         {
             return refusal;
         }

@@ -35,7 +35,8 @@ pub use context::RequestCtx;
 pub use error::{BffError, ErrorCode, graphql_error_response};
 pub use front_door::{FrontDoor, PREFLIGHT_HEADERS, REQUEST_DEADLINE, front_door};
 pub use health::{Draining, READINESS_CONNECT_TIMEOUT, admin_router};
-pub use run::{StartError, run};
+pub use run::{StartError, connect_shared_state, run};
+pub use shared_state::SharedState;
 
 /// The allocator every BFF binary installs: under many small, short-lived
 /// allocations from several threads (GraphQL values, JSON) glibc's malloc

@@ -7,6 +7,12 @@
 //! a trusted reverse proxy. A request over the limit gets 429 with
 //! `Retry-After`; a GraphQL BFF's body is a GraphQL error RATE_LIMITED with
 //! `extensions.retryAfterSecs`, a REST BFF's its usual error body.
+//!
+//! With Redis (`BFF_REDIS_URL`) a client has one bucket across all replicas:
+//! the same GCRA, run by one atomic script on Redis with Redis' clock. When
+//! Redis does not answer in time, each replica falls back to its own bucket
+//! for that client, so an outage loosens the limit to per replica rather
+//! than refusing or admitting everyone.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -19,6 +25,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName};
+use redis::Script;
+use shared_state::SharedState;
 
 use crate::auth::Authentication;
 use crate::config::RateLimitConfig;
@@ -50,10 +58,37 @@ pub(crate) enum RefusalShape {
     Rest(ErrorBody),
 }
 
+/// GCRA on Redis, atomically. `KEYS[1]` holds the client's theoretical
+/// arrival time (TAT) in microseconds of Redis' clock; `ARGV[1]` is the
+/// emission interval (µs per request), `ARGV[2]` the burst. Returns 0 when
+/// the request may pass, else the µs to wait. Same arithmetic as
+/// `governor`: `burst` requests at once, then one per interval.
+const GCRA: &str = r"
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - interval * burst
+if allow_at > now then
+  return allow_at - now
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return 0
+";
+
 /// The per-client limiter of one BFF process.
 #[derive(Clone)]
 pub(crate) struct ClientRateLimit {
+    /// The replica's own buckets: the limit without Redis, the fallback with it.
     limiter: Arc<RateLimiter<ClientKey, DefaultKeyedStateStore<ClientKey>, DefaultClock>>,
+    /// The buckets every replica shares (when Redis is configured).
+    shared: SharedState,
+    script: Script,
+    interval_micros: u64,
+    burst: u64,
     client_ip_header: Option<HeaderName>,
     checks: Arc<AtomicU64>,
     pub(crate) shape: RefusalShape,
@@ -69,7 +104,11 @@ impl std::fmt::Debug for ClientRateLimit {
 
 impl ClientRateLimit {
     /// `None` when the config turns rate limiting off.
-    pub(crate) fn new(config: &RateLimitConfig, shape: RefusalShape) -> Option<Self> {
+    pub(crate) fn new(
+        config: &RateLimitConfig,
+        shape: RefusalShape,
+        shared: SharedState,
+    ) -> Option<Self> {
         let rps = NonZeroU32::new(config.rps)?;
         let burst = NonZeroU32::new(config.burst)?;
         let client_ip_header = config
@@ -80,6 +119,10 @@ impl ClientRateLimit {
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rps).allow_burst(burst),
             )),
+            shared,
+            script: Script::new(GCRA),
+            interval_micros: (1_000_000 / u64::from(rps.get())).max(1),
+            burst: u64::from(burst.get()),
             client_ip_header,
             checks: Arc::new(AtomicU64::new(0)),
             shape,
@@ -101,8 +144,27 @@ impl ClientRateLimit {
             })
     }
 
-    /// `Err(seconds to wait)` when the client's bucket is empty.
-    fn check(&self, key: &ClientKey) -> Result<(), u64> {
+    /// `Err(seconds to wait)` when the client's bucket is empty: the
+    /// shared one when Redis answers, the replica's own otherwise.
+    async fn check(&self, key: &ClientKey) -> Result<(), u64> {
+        if self.shared.is_enabled() {
+            let args = [self.interval_micros, self.burst];
+            let shared = self
+                .shared
+                .run_script::<u64>("rate_limit", &self.script, &key.redis_key(), &args)
+                .await;
+            if let Ok(wait_micros) = shared {
+                return match wait_micros {
+                    0 => Ok(()),
+                    // Whole seconds, rounded up: retrying earlier would fail again.
+                    wait => Err(wait.div_ceil(1_000_000)),
+                };
+            }
+        }
+        self.check_locally(key)
+    }
+
+    fn check_locally(&self, key: &ClientKey) -> Result<(), u64> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
@@ -125,6 +187,17 @@ impl ClientRateLimit {
     }
 }
 
+impl ClientKey {
+    /// The client's bucket on Redis (under the process's key prefix).
+    fn redis_key(&self) -> String {
+        match self {
+            ClientKey::Subject(subject) => format!("rate:sub:{subject}"),
+            ClientKey::Ip(ip) => format!("rate:ip:{ip}"),
+            ClientKey::Unknown => "rate:unknown".to_owned(),
+        }
+    }
+}
+
 /// The right-most address in `name` (a proxy appends the peer it saw).
 fn forwarded_ip(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
     let last = headers.get_all(name).iter().next_back()?;
@@ -139,15 +212,30 @@ impl ClientRateLimit {
     /// The refusal for a client over its rate; `None` lets the request
     /// through. Call it after authentication (it reads the
     /// [`Authentication`]).
-    pub(crate) fn refuse(&self, request: &Request) -> Option<Response> {
+    pub(crate) fn refuse(
+        &self,
+        request: &Request,
+    ) -> impl Future<Output = Option<Response>> + Send + '_ {
+        // Read now, not in the future: a request is not `Sync`, so the
+        // future must not hold a reference to it.
+        let key = self.limited_client(request);
+        async move {
+            let key = key?;
+            self.check(&key)
+                .await
+                .err()
+                .map(|retry_after_secs| self.refusal(retry_after_secs))
+        }
+    }
+
+    /// The client whose bucket the request draws on; `None` for paths
+    /// never limited.
+    fn limited_client(&self, request: &Request) -> Option<ClientKey> {
         let path = request.uri().path();
         if EXEMPT_PATHS.contains(&path) || is_static_asset(path) {
             return None;
         }
-        let key = self.key(request);
-        self.check(&key)
-            .err()
-            .map(|retry_after_secs| self.refusal(retry_after_secs))
+        Some(self.key(request))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use axum::Router;
+use shared_state::SharedState;
 
 use crate::config::{Config, ConfigError, Defaults};
 use crate::serve::{ServeError, init_tracing, serve};
@@ -16,8 +17,20 @@ pub enum StartError {
     HttpClient(#[source] downstream::http::HttpClientError),
     #[error("the GraphQL schema is inconsistent: {0}")]
     Schema(String),
+    #[error("BFF_REDIS_URL (redis.url): {0}")]
+    SharedState(#[from] shared_state::InvalidRedisUrl),
     #[error(transparent)]
     Serve(#[from] ServeError),
+}
+
+/// The process's handle on the state its replicas share: Redis when
+/// `BFF_REDIS_URL` is set (connected lazily; a Redis that is down never
+/// stops the start), each replica's own state otherwise.
+pub fn connect_shared_state(config: &Config) -> Result<SharedState, StartError> {
+    Ok(match config.redis.client_config() {
+        Some(redis) => SharedState::connect(&redis)?,
+        None => SharedState::local_only(),
+    })
 }
 
 /// Loads config from the environment (over the BFF's `defaults`), starts

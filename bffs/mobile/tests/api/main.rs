@@ -13,6 +13,7 @@ mod helpers;
 mod http;
 mod persisted;
 mod products;
+mod replicas;
 mod safelist;
 mod schema;
 mod speed;

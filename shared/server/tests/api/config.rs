@@ -641,3 +641,47 @@ fn each_bff_has_its_own_deadline_and_admin_port() {
     let message = load_err(&[("BFF_JWT_SECRET", SECRET), ("BFF_ADMIN_LISTEN", "9400")]);
     assert!(message.contains("BFF_ADMIN_LISTEN"), "{message}");
 }
+
+#[test]
+fn redis_is_off_unless_a_url_is_set_and_its_password_never_shows() {
+    let config = load(&[("BFF_JWT_SECRET", SECRET)]).unwrap();
+    assert_eq!(config.redis.client_config(), None);
+
+    let config = load(&[
+        ("BFF_JWT_SECRET", SECRET),
+        (
+            "BFF_REDIS_URL",
+            "rediss://bff:hunter2-redis@redis.internal:6380/2",
+        ),
+    ])
+    .unwrap();
+    let redis = config.redis.client_config().unwrap();
+    assert_eq!(redis.url.host_str(), Some("redis.internal"));
+    assert_eq!(redis.timeout, std::time::Duration::from_millis(50));
+    // Each BFF's keys apart by default: the binary's name.
+    assert_eq!(redis.key_prefix, format!("{}:", bff_server::binary_name()));
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2-redis"), "{debug}");
+    assert!(debug.contains("redis.internal"), "{debug}");
+
+    let message = load_err(&[
+        ("BFF_JWT_SECRET", SECRET),
+        ("BFF_REDIS_URL", "http://user:hunter2-redis@redis.internal"),
+    ]);
+    assert!(message.contains("BFF_REDIS_URL"), "{message}");
+    assert!(!message.contains("hunter2-redis"), "{message}");
+    let message = load_err(&[("BFF_JWT_SECRET", SECRET), ("BFF_REDIS_URL", "not a url")]);
+    assert!(message.contains("BFF_REDIS_URL"), "{message}");
+
+    let file = TempFile::new(
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout_ms = 20\nkey_prefix = \"shop:web:\"\n",
+    );
+    let config = load(&[
+        ("BFF_JWT_SECRET", SECRET),
+        ("BFF_CONFIG_FILE", file.path_str()),
+    ])
+    .unwrap();
+    let redis = config.redis.client_config().unwrap();
+    assert_eq!(redis.timeout, std::time::Duration::from_millis(20));
+    assert_eq!(redis.key_prefix, "shop:web:");
+}
