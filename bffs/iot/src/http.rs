@@ -52,8 +52,9 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     // The process's one HTTP client: downstream calls and the JWKS fetch.
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
     let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
+    let shared = bff_server::connect_shared_state(config)?;
     let state = AppState {
-        downstream: Downstream::new(&config.downstream, http),
+        downstream: Downstream::with_shared_state(&config.downstream, http, &shared),
     };
     let mut config = config.clone();
     config.body_limit_bytes = config.body_limit_bytes.min(IOT_BODY_LIMIT_BYTES);
@@ -71,7 +72,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .with_state(state);
     Ok(FrontDoor::new(&config, verifier)
         .with_error_body(compact_error_body)
-        .with_shared_state(bff_server::connect_shared_state(&config)?)
+        .with_shared_state(shared)
         .wrap(routes))
 }
 

@@ -69,7 +69,11 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
             dev,
             config.graphql,
         )?,
-        downstream: Arc::new(Downstream::new(&config.downstream, http)),
+        downstream: Arc::new(Downstream::with_shared_state(
+            &config.downstream,
+            http,
+            &shared,
+        )),
         persisted,
     };
     let graphiql = state.graphql.graphiql_routes();

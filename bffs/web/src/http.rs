@@ -32,6 +32,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
     // The process's one HTTP client: downstream calls and the JWKS fetch.
     let http = downstream::http::build_http_client().map_err(StartError::HttpClient)?;
     let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
+    let shared = bff_server::connect_shared_state(config)?;
     let dev = config.profile.is_dev();
     let state = AppState {
         graphql: SchemaOptions { introspection: dev }.endpoint(
@@ -39,7 +40,11 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
             dev,
             config.graphql,
         )?,
-        downstream: Arc::new(Downstream::new(&config.downstream, http)),
+        downstream: Arc::new(Downstream::with_shared_state(
+            &config.downstream,
+            http,
+            &shared,
+        )),
     };
     let graphiql = state.graphql.graphiql_routes();
     let routes = Router::new()
@@ -50,7 +55,7 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         .with_state(Arc::new(state));
     Ok(FrontDoor::new(config, verifier)
         .for_graphql()
-        .with_shared_state(bff_server::connect_shared_state(config)?)
+        .with_shared_state(shared)
         .wrap(routes))
 }
 

@@ -3,6 +3,13 @@
 //! share one downstream call. Past its TTL an entity is kept, for a bounded
 //! time, as a stale copy: served (and marked in the request's
 //! [`StaleMarks`](crate::context::StaleMarks)) when its service fails.
+//!
+//! With Redis configured, each cache has a second level every replica
+//! shares ([`crate::second_level`]): ids missing from memory are looked up
+//! there in one round trip before the service is called, and what a
+//! replica fetches is stored there for the others. Entities the BFF itself
+//! writes (wishlists) then live in the second level only, so a write
+//! through one replica is what every replica reads next.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,8 +18,12 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::join_all;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared_state::SharedState;
 
 use crate::models::CompactString;
+use crate::second_level::{Found, SecondLevel};
 use crate::{CacheConfig, DownstreamError, RequestContext, Service, telemetry};
 
 /// Entities by id (look them up by `&str`). Ids are kept inline, without
@@ -27,6 +38,49 @@ pub type IdHasher = foldhash::fast::RandomState;
 
 /// A moka cache keyed by id.
 type IdCache<V> = moka::future::Cache<String, Arc<V>, IdHasher>;
+
+/// An entity in the first level, until `until`: a TTL after it was fetched,
+/// by this replica or (through the second level) by another.
+struct Fresh<V> {
+    value: Arc<V>,
+    until: std::time::Instant,
+}
+
+impl<V> Clone for Fresh<V> {
+    fn clone(&self) -> Self {
+        Self {
+            value: Arc::clone(&self.value),
+            until: self.until,
+        }
+    }
+}
+
+/// The first level: fresh entities, each expiring at its own `until`.
+type FreshCache<V> = moka::future::Cache<String, Fresh<V>, IdHasher>;
+
+/// Expires each entry at its `until`.
+struct UntilExpiry;
+
+impl<V> moka::Expiry<String, Fresh<V>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _id: &String,
+        entry: &Fresh<V>,
+        created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(entry.until.saturating_duration_since(created_at))
+    }
+
+    fn expire_after_update(
+        &self,
+        _id: &String,
+        entry: &Fresh<V>,
+        updated_at: std::time::Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.until.saturating_duration_since(updated_at))
+    }
+}
 
 /// Cache of one entity type keyed by id. Cheap to clone (one `Arc`: every
 /// client request clones the clients); a TTL of 0 disables it.
@@ -47,7 +101,11 @@ struct Inner<V> {
     service: Service,
     /// What the stale marks and metrics call it, e.g. `product`.
     kind: &'static str,
-    entries: Option<IdCache<V>>,
+    ttl: Duration,
+    /// First level: this replica's memory.
+    entries: Option<FreshCache<V>>,
+    /// Second level: Redis, shared by the replicas.
+    shared: Option<SecondLevel>,
     /// Every entity fetched, kept for TTL + stale time; only read when the
     /// service fails.
     stale: Option<IdCache<V>>,
@@ -73,26 +131,61 @@ enum Miss {
     Failed(DownstreamError),
 }
 
-impl<V: Send + Sync + 'static> EntityCache<V> {
-    /// Entities of `service`; `kind` names them in stale marks and metrics
-    /// (`product`).
-    pub fn new(service: Service, kind: &'static str, config: &CacheConfig) -> Self {
+/// Whether the BFF writes the entities itself (and so must read what any
+/// replica wrote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Only the service changes them: a TTL bounds how old a copy is.
+    Elsewhere,
+    /// Changed through the BFF (wishlists): with a second level, no
+    /// replica keeps its own copy.
+    ThroughTheBff,
+}
+
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
+    /// Entities of `service`; `kind` names them in stale marks, metrics and
+    /// second-level keys (`product`).
+    pub fn new(
+        service: Service,
+        kind: &'static str,
+        config: &CacheConfig,
+        shared: &SharedState,
+        writes: Writes,
+    ) -> Self {
         let enabled = config.ttl_ms > 0 && config.max_entries > 0;
-        let cache = |ttl_ms: u64| {
-            moka::future::Cache::builder()
-                .max_capacity(config.max_entries)
-                .time_to_live(Duration::from_millis(ttl_ms))
-                .build_with_hasher(IdHasher::default())
-        };
+        let shared = enabled
+            .then(|| SecondLevel::new(shared, kind, config))
+            .flatten();
+        let first_level = enabled && !(shared.is_some() && writes == Writes::ThroughTheBff);
         Self {
             inner: Arc::new(Inner {
                 service,
                 kind,
-                entries: enabled.then(|| cache(config.ttl_ms)),
-                stale: (enabled && config.stale_ms > 0)
-                    .then(|| cache(config.ttl_ms.saturating_add(config.stale_ms))),
+                ttl: Duration::from_millis(config.ttl_ms),
+                entries: first_level.then(|| {
+                    moka::future::Cache::builder()
+                        .max_capacity(config.max_entries)
+                        .expire_after(UntilExpiry)
+                        .build_with_hasher(IdHasher::default())
+                }),
+                shared,
+                stale: (first_level && config.stale_ms > 0).then(|| {
+                    moka::future::Cache::builder()
+                        .max_capacity(config.max_entries)
+                        .time_to_live(Duration::from_millis(
+                            config.ttl_ms.saturating_add(config.stale_ms),
+                        ))
+                        .build_with_hasher(IdHasher::default())
+                }),
                 lookups: telemetry::CacheCounters::default(),
             }),
+        }
+    }
+
+    fn fresh(&self, value: Arc<V>, fresh_for: Duration) -> Fresh<V> {
+        Fresh {
+            value,
+            until: std::time::Instant::now() + fresh_for,
         }
     }
 
@@ -105,9 +198,10 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
 
     /// Values for `ids` (unknown ids are left out, and so are invalid ones,
     /// see [`crate::is_valid_id`], without a lookup). Cached ids are served from
-    /// memory; the rest are fetched by ONE call to `fetch_batch`, unless another
-    /// request is already fetching some of them, in which case those are awaited
-    /// rather than fetched again.
+    /// memory; the rest are looked up in the second level (one round trip,
+    /// when Redis is configured), and what is still missing is fetched by
+    /// ONE call to `fetch_batch`, unless another request is already fetching
+    /// some of them, in which case those are awaited rather than fetched again.
     ///
     /// When the fetch fails with the service's fault (unavailable, timed out,
     /// circuit open, bad response) and every id it was for has a stale copy,
@@ -129,23 +223,28 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             .iter()
             .map(AsRef::as_ref)
             .filter(|id| crate::is_valid_id(id));
-        let Some(entries) = &inner.entries else {
-            self.count(telemetry::CacheEvent::Miss, 1);
-            let fetched = fetch_batch(ids.map(str::to_owned).collect()).await?;
+        if inner.entries.is_none() && inner.shared.is_none() {
+            let ids: Vec<String> = ids.map(str::to_owned).collect();
+            self.count(telemetry::CacheEvent::Miss, ids.len());
+            let fetched = fetch_batch(ids).await?;
             return Ok(fetched
                 .into_iter()
                 .map(|(id, v)| (id.into(), Arc::new(v)))
                 .collect());
-        };
+        }
 
         let mut found = IdMap::with_capacity_and_hasher(capacity, IdHasher::default());
         let mut missing = Vec::new();
         let mut hits = 0;
         for id in ids {
-            match entries.get(id).await {
-                Some(value) => {
+            let cached = match &inner.entries {
+                Some(entries) => entries.get(id).await,
+                None => None,
+            };
+            match cached {
+                Some(entry) => {
                     hits += 1;
-                    found.insert(id.into(), value);
+                    found.insert(id.into(), entry.value);
                 }
                 None if !missing.iter().any(|missed| missed == id) => missing.push(id.to_owned()),
                 None => {}
@@ -156,22 +255,84 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         if missing.is_empty() {
             return Ok(found);
         }
+
+        // The second level, for all of them in one round trip.
+        let mut shared_stale = IdMap::with_hasher(IdHasher::default());
+        if let Some(shared) = &inner.shared {
+            let answers = shared.get_many::<V>(&missing).await;
+            let mut still_missing = Vec::with_capacity(missing.len());
+            let mut shared_hits = 0;
+            for (id, answer) in missing.into_iter().zip(answers) {
+                match answer {
+                    Found::Fresh { value, fresh_for } => {
+                        shared_hits += 1;
+                        let value = Arc::new(value);
+                        if let Some(entries) = &inner.entries {
+                            entries
+                                .insert(id.clone(), self.fresh(Arc::clone(&value), fresh_for))
+                                .await;
+                        }
+                        found.insert(id.as_str().into(), value);
+                    }
+                    Found::Absent => shared_hits += 1,
+                    Found::Stale(value) => {
+                        shared_stale.insert(id.as_str().into(), Arc::new(value));
+                        still_missing.push(id);
+                    }
+                    Found::Unknown => still_missing.push(id),
+                }
+            }
+            self.count(telemetry::CacheEvent::SharedHit, shared_hits);
+            missing = still_missing;
+            if missing.is_empty() {
+                return Ok(found);
+            }
+        }
         self.count(telemetry::CacheEvent::Miss, missing.len());
 
         // One batch for all our misses, polled only if at least one of them is
-        // not already being loaded by someone else.
-        let batch = fetch_batch(missing.clone())
-            .map(|result| {
-                result.map(|values| {
-                    Arc::new(
-                        values
-                            .into_iter()
-                            .map(|(id, v)| (id.into(), Arc::new(v)))
-                            .collect::<IdMap<_>>(),
-                    )
-                })
-            })
-            .shared();
+        // not already being loaded by someone else; what it brings is stored
+        // in the second level for the other replicas.
+        let shared = inner.shared.as_ref();
+        let asked = missing.clone();
+        let fetch = fetch_batch(missing.clone());
+        let batch = async move {
+            let values = fetch.await?;
+            if let Some(shared) = shared {
+                // Encoded first: only owned data is held across the await.
+                shared.put_many(shared.encode(&asked, &values)).await;
+            }
+            Ok::<_, DownstreamError>(Arc::new(
+                values
+                    .into_iter()
+                    .map(|(id, v)| (id.into(), Arc::new(v)))
+                    .collect::<IdMap<_>>(),
+            ))
+        }
+        .shared();
+
+        let Some(entries) = &inner.entries else {
+            // No first level (a written-through entity with a second level):
+            // nothing to share the call with in memory either.
+            return match batch.await {
+                Ok(values) => {
+                    for id in &missing {
+                        if let Some(value) = values.get(id.as_str()) {
+                            found.insert(id.as_str().into(), Arc::clone(value));
+                        }
+                    }
+                    Ok(found)
+                }
+                Err(error) => {
+                    let failed: Vec<&String> = missing.iter().collect();
+                    self.serve_stale_into(ctx, &mut found, &failed, &error, &shared_stale)
+                        .await
+                        .ok_or(error)?;
+                    Ok(found)
+                }
+            };
+        };
+        let ttl = inner.ttl;
         let lookups = missing.iter().map(|id| {
             let batch = batch.clone();
             let stale = inner.stale.as_ref();
@@ -182,7 +343,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                         if let Some(stale) = stale {
                             stale.insert(id.clone(), Arc::clone(&value)).await;
                         }
-                        Ok(value)
+                        Ok(self.fresh(value, ttl))
                     }
                     Err(error) => Err(Miss::Failed(error)),
                 }
@@ -200,12 +361,9 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                         service: inner.service,
                     };
                     let ids: Vec<&String> = missing.iter().collect();
-                    let stale = self.serve_stale(&ids, &error).await.ok_or(error)?;
-                    self.count(telemetry::CacheEvent::Stale, stale.len());
-                    for (id, value) in stale {
-                        ctx.stale.record(inner.kind, &id);
-                        found.insert(id.into(), value);
-                    }
+                    self.serve_stale_into(ctx, &mut found, &ids, &error, &shared_stale)
+                        .await
+                        .ok_or(error)?;
                     return Ok(found);
                 }
             },
@@ -214,8 +372,8 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         let mut failure = None;
         for (id, result) in missing.iter().zip(results) {
             match result {
-                Ok(value) => {
-                    found.insert(id.as_str().into(), value);
+                Ok(entry) => {
+                    found.insert(id.as_str().into(), entry.value);
                 }
                 Err(miss) => match &*miss {
                     Miss::Absent => {}
@@ -229,23 +387,23 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         let Some(error) = failure else {
             return Ok(found);
         };
-        let stale = self.serve_stale(&failed, &error).await.ok_or(error)?;
-        self.count(telemetry::CacheEvent::Stale, stale.len());
-        for (id, value) in stale {
-            ctx.stale.record(inner.kind, &id);
-            found.insert(id.into(), value);
-        }
+        self.serve_stale_into(ctx, &mut found, &failed, &error, &shared_stale)
+            .await
+            .ok_or(error)?;
         Ok(found)
     }
 
-    /// Stale copies of all of `ids`, if the failure is the service's and
-    /// each has one.
-    async fn serve_stale(
+    /// Puts stale copies of all of `ids` into `found` (marking them in
+    /// `ctx.stale`), if the failure is the service's and each has one, in
+    /// this replica's memory or in the second level; `None` otherwise.
+    async fn serve_stale_into(
         &self,
+        ctx: &RequestContext,
+        found: &mut IdMap<Arc<V>>,
         ids: &[&String],
         error: &DownstreamError,
-    ) -> Option<Vec<(String, Arc<V>)>> {
-        let stale = self.inner.stale.as_ref()?;
+        shared_stale: &IdMap<Arc<V>>,
+    ) -> Option<()> {
         let service_failed = matches!(
             error,
             DownstreamError::Unavailable { .. }
@@ -258,19 +416,33 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         }
         let mut copies = Vec::with_capacity(ids.len());
         for id in ids {
-            copies.push(((*id).clone(), stale.get(*id).await?));
+            let local = match &self.inner.stale {
+                Some(stale) => stale.get(*id).await,
+                None => None,
+            };
+            let copy = local.or_else(|| shared_stale.get(id.as_str()).cloned())?;
+            copies.push(((*id).clone(), copy));
         }
         tracing::debug!(kind = self.inner.kind, count = copies.len(), %error, "serving stale copies");
-        Some(copies)
+        self.count(telemetry::CacheEvent::Stale, copies.len());
+        for (id, value) in copies {
+            ctx.stale.record(self.inner.kind, &id);
+            found.insert(id.into(), value);
+        }
+        Some(())
     }
 
-    /// Forgets `id`, its stale copy too (it is known to be out of date).
+    /// Forgets `id`, its stale copy too (it is known to be out of date), on
+    /// this replica and in the second level.
     pub async fn invalidate(&self, id: &str) {
         if let Some(entries) = &self.inner.entries {
             entries.invalidate(id).await;
         }
         if let Some(stale) = &self.inner.stale {
             stale.invalidate(id).await;
+        }
+        if let Some(shared) = &self.inner.shared {
+            shared.forget(id).await;
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::cache::EntityCache;
+use crate::cache::{EntityCache, Writes};
 use crate::http::{Endpoint, HttpClient};
 use crate::models::{
     Device, DeviceSettingsPatch, Order, PaymentMethod, PlaceOrderRequest, Product, ProductPage,
@@ -13,6 +13,7 @@ use crate::models::{
     UserAnalytics, Wishlist,
 };
 use crate::{DownstreamConfig, DownstreamError, RequestContext, Service};
+use shared_state::SharedState;
 
 type Result<T> = std::result::Result<T, DownstreamError>;
 
@@ -36,17 +37,41 @@ pub struct Downstream {
 
 impl Downstream {
     /// `http` is the process's one client (see [`crate::http::build_http_client`]).
+    /// Caches in this replica's memory only.
     pub fn new(config: &DownstreamConfig, http: HttpClient) -> Self {
+        Self::with_shared_state(config, http, &SharedState::local_only())
+    }
+
+    /// Entity caches with a second level in `shared` (Redis), which every
+    /// replica reads and fills.
+    pub fn with_shared_state(
+        config: &DownstreamConfig,
+        http: HttpClient,
+        shared: &SharedState,
+    ) -> Self {
         let endpoint = |service| Endpoint::new(service, config, http.clone());
+        let cache = &config.cache;
         Self {
             users: UserClient {
                 endpoint: endpoint(Service::User),
-                users: EntityCache::new(Service::User, "user", &config.cache),
-                wishlists: EntityCache::new(Service::User, "wishlist", &config.cache),
+                users: EntityCache::new(Service::User, "user", cache, shared, Writes::Elsewhere),
+                wishlists: EntityCache::new(
+                    Service::User,
+                    "wishlist",
+                    cache,
+                    shared,
+                    Writes::ThroughTheBff,
+                ),
             },
             products: ProductClient {
                 endpoint: endpoint(Service::Product),
-                products: EntityCache::new(Service::Product, "product", &config.cache),
+                products: EntityCache::new(
+                    Service::Product,
+                    "product",
+                    cache,
+                    shared,
+                    Writes::Elsewhere,
+                ),
             },
             orders: OrderClient {
                 endpoint: endpoint(Service::Order),

@@ -14,6 +14,7 @@ pub mod http;
 mod ids;
 pub mod models;
 pub mod resilience;
+mod second_level;
 mod service;
 pub mod telemetry;
 

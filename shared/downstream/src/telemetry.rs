@@ -9,7 +9,7 @@
 //! | `downstream_retries_total` | `service`, `result` = `granted` / `budget_exhausted` |
 //! | `downstream_breaker_state` (1 for the current state, 0 for the others) | `service`, `state` |
 //! | `downstream_breaker_transitions_total` | `service`, `to` |
-//! | `downstream_cache_lookups_total` (per id) | `cache`, `result` = `hit` / `miss` / `stale` |
+//! | `downstream_cache_lookups_total` (per id) | `cache`, `result` = `hit` / `shared_hit` (in Redis, the second level) / `miss` / `stale` |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -161,17 +161,20 @@ pub(crate) fn breaker_transition(service: Service, to: BreakerState) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CacheEvent {
     Hit,
+    /// Missed in this replica's memory, found in the second level (Redis).
+    SharedHit,
     Miss,
     /// Served a stale copy because the service failed.
     Stale,
 }
 
 impl CacheEvent {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 
     fn name(self) -> &'static str {
         match self {
             CacheEvent::Hit => "hit",
+            CacheEvent::SharedHit => "shared_hit",
             CacheEvent::Miss => "miss",
             CacheEvent::Stale => "stale",
         }

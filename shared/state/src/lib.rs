@@ -187,6 +187,66 @@ impl SharedState {
         .await
     }
 
+    /// `MGET` of prefix+each key, in order: one round trip.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, Unavailable> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(prefix) = self.prefix() else {
+            return Err(Unavailable);
+        };
+        let keys: Vec<String> = keys.iter().map(|key| format!("{prefix}{key}")).collect();
+        self.call_raw("mget", |mut connection| async move {
+            redis::cmd("MGET")
+                .arg(&keys)
+                .query_async::<Vec<Option<String>>>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    /// `SET prefix+key value PX ttl` for each entry, pipelined: one round trip.
+    pub async fn set_many_with_ttl(
+        &self,
+        entries: &[(String, String, Duration)],
+    ) -> Result<(), Unavailable> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let Some(prefix) = self.prefix() else {
+            return Err(Unavailable);
+        };
+        let mut pipeline = redis::pipe();
+        for (key, value, ttl) in entries {
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            pipeline
+                .cmd("SET")
+                .arg(format!("{prefix}{key}"))
+                .arg(value)
+                .arg("PX")
+                .arg(millis)
+                .ignore();
+        }
+        self.call_raw("set_many", |mut connection| async move {
+            pipeline.query_async::<()>(&mut connection).await
+        })
+        .await
+    }
+
+    /// `DEL prefix+key`.
+    pub async fn delete(&self, key: &str) -> Result<(), Unavailable> {
+        self.call(
+            "del",
+            |mut connection, key| async move { connection.del::<_, ()>(key).await },
+            key,
+        )
+        .await
+    }
+
+    fn prefix(&self) -> Option<&str> {
+        self.redis.as_ref().map(|redis| redis.key_prefix.as_str())
+    }
+
     /// Runs `script` with `KEYS[1]` = prefix+key and `args`, in one atomic
     /// step on the server.
     pub async fn run_script<T>(
@@ -215,11 +275,24 @@ impl SharedState {
         .await
     }
 
-    /// One bounded call: skipped while cooling down, timed out past the
-    /// bound; a failure starts a cool-down and (rate-limited) says so.
+    /// [`Self::call_raw`] on one key, prefixed.
     async fn call<T, F, Fut>(&self, op: &'static str, run: F, key: &str) -> Result<T, Unavailable>
     where
         F: FnOnce(ConnectionManager, String) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let Some(prefix) = self.prefix() else {
+            return Err(Unavailable);
+        };
+        let key = format!("{prefix}{key}");
+        self.call_raw(op, |connection| run(connection, key)).await
+    }
+
+    /// One bounded call: skipped while cooling down, timed out past the
+    /// bound; a failure starts a cool-down and (rate-limited) says so.
+    async fn call_raw<T, F, Fut>(&self, op: &'static str, run: F) -> Result<T, Unavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let Some(redis) = &self.redis else {
@@ -229,8 +302,7 @@ impl SharedState {
             metrics::counter!(CALLS, "op" => op, "result" => "skipped").increment(1);
             return Err(Unavailable);
         }
-        let key = format!("{}{key}", redis.key_prefix);
-        let outcome = tokio::time::timeout(redis.timeout, run(redis.connection.clone(), key)).await;
+        let outcome = tokio::time::timeout(redis.timeout, run(redis.connection.clone())).await;
         match outcome {
             Ok(Ok(value)) => {
                 metrics::counter!(CALLS, "op" => op, "result" => "ok").increment(1);
