@@ -13,6 +13,9 @@
 //! - **Safelist** (`BFF_SAFELIST_FILE`): only the operations of a manifest
 //!   `{"<id or sha256>": "<query>"}` run, named by id or sent as exactly the
 //!   same text. Nothing is registered at run time.
+//!
+//! Lookups by hash (or id) count in `persisted_queries_total` as `hit` or
+//! `miss`, stored texts as `registered`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use async_graphql::Value;
 use bff_server::error::BffError;
+use bff_server::metrics::{PersistedQuery, count_persisted_query};
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
@@ -122,10 +126,9 @@ impl PersistedQueries {
                     }
                     let hash = hash.to_ascii_lowercase();
                     if request.query.is_empty() {
-                        let query = store
-                            .get(&hash)
-                            .await
-                            .ok_or(BffError::PersistedQueryNotFound)?;
+                        let query = store.get(&hash).await;
+                        count(query.is_some());
+                        let query = query.ok_or(BffError::PersistedQueryNotFound)?;
                         request.query = query.to_string();
                     } else {
                         check_hash(&request.query, &hash)?;
@@ -133,13 +136,16 @@ impl PersistedQueries {
                         // execution reports the syntax error.
                         if bff_server::graphql::parse_query(&request.query).is_some() {
                             store.insert(hash, Arc::from(request.query.as_str())).await;
+                            count_persisted_query(PersistedQuery::Registered);
                         }
                     }
                 }
             },
             Mode::Safelist(safelist) => match hash {
                 Some(id) if request.query.is_empty() => {
-                    request.query = safelist.by_id(&id).ok_or_else(not_safelisted)?.to_owned();
+                    let query = safelist.by_id(&id);
+                    count(query.is_some());
+                    request.query = query.ok_or_else(not_safelisted)?.to_owned();
                 }
                 Some(id) => {
                     let named = safelist.by_id(&id) == Some(request.query.as_str());
@@ -159,6 +165,15 @@ impl PersistedQueries {
         }
         Ok(Resolved { request, by_hash })
     }
+}
+
+/// Counts a lookup by hash (or id) that found its query, or not.
+fn count(found: bool) {
+    count_persisted_query(if found {
+        PersistedQuery::Hit
+    } else {
+        PersistedQuery::Miss
+    });
 }
 
 fn not_safelisted() -> BffError {

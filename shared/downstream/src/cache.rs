@@ -130,8 +130,9 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
             .map(AsRef::as_ref)
             .filter(|id| crate::is_valid_id(id));
         let Some(entries) = &inner.entries else {
-            self.count(telemetry::CacheEvent::Miss, 1);
-            let fetched = fetch_batch(ids.map(str::to_owned).collect()).await?;
+            let ids: Vec<String> = ids.map(str::to_owned).collect();
+            self.count(telemetry::CacheEvent::Miss, ids.len());
+            let fetched = fetch_batch(ids).await?;
             return Ok(fetched
                 .into_iter()
                 .map(|(id, v)| (id.into(), Arc::new(v)))
@@ -191,6 +192,8 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
         // Another request may be fetching some of these with a later
         // deadline than ours: wait no longer than our own.
         let joined = join_all(lookups);
+        // Also when another request's call is the one in flight.
+        let waiting = ctx.waits.enter();
         let results = match ctx.deadline {
             None => joined.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, joined).await {
@@ -210,6 +213,7 @@ impl<V: Send + Sync + 'static> EntityCache<V> {
                 }
             },
         };
+        drop(waiting);
         let mut failed = Vec::new();
         let mut failure = None;
         for (id, result) in missing.iter().zip(results) {

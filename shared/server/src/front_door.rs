@@ -1,7 +1,8 @@
 //! The layers and routes every BFF puts in front of its own router.
 //!
 //! Outermost first, each request passes: request context (request id,
-//! trace) → tracing → panic guard → CORS → admission: the whole body read
+//! trace) → tracing → metrics and the request's log line (`observe.rs`) →
+//! panic guard → CORS → admission: the whole body read
 //! (bounded by the body limit and the body-read timeout), then within the
 //! whole-request timeout, which starts once the body is in:
 //! authentication → per-client rate limit (when configured) → the BFF's
@@ -21,10 +22,9 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tower::ServiceBuilder;
-use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnRequest, TraceLayer};
 use tracing::Level;
 use url::{Host, Url};
 
@@ -174,19 +174,9 @@ impl FrontDoor {
                 )
             })
             .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-            .on_response(
-                DefaultOnResponse::new()
-                    .level(Level::INFO)
-                    .latency_unit(LatencyUnit::Millis),
-            )
-            .on_failure(
-                // The error behind a 5xx is already logged where it is
-                // created (`BffError::log`) at the level it deserves; this is
-                // a second, coarser line, and must not page anyone.
-                DefaultOnFailure::new()
-                    .level(Level::WARN)
-                    .latency_unit(LatencyUnit::Millis),
-            );
+            // The one line per request is `observe`'s.
+            .on_response(())
+            .on_failure(());
 
         let layers = ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
@@ -194,6 +184,7 @@ impl FrontDoor {
                 request_context,
             ))
             .layer(trace)
+            .layer(crate::observe::ObserveLayer)
             // A panicking handler or resolver: 500 with the usual body (and
             // the request id header); the panic message stays in the log.
             .layer(CatchPanicLayer::custom(

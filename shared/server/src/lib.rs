@@ -24,6 +24,7 @@ mod front_door;
 #[cfg(feature = "graphql")]
 pub mod graphql;
 pub mod metrics;
+mod observe;
 mod rate_limit;
 mod run;
 mod serve;
@@ -50,6 +51,9 @@ pub use serve::{
 pub fn binary_name() -> String {
     std::env::current_exe()
         .ok()
-        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .and_then(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "bff".to_owned())
 }

@@ -144,8 +144,11 @@ impl ClientRateLimit {
             return None;
         }
         let key = self.key(request);
-        self.check(&key)
-            .err()
-            .map(|retry_after_secs| self.refusal(retry_after_secs))
+        self.check(&key).err().map(|retry_after_secs| {
+            static REFUSED: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+            crate::metrics::kept(&REFUSED, || metrics::counter!(crate::metrics::RATE_LIMITED))
+                .increment(1);
+            self.refusal(retry_after_secs)
+        })
     }
 }
