@@ -151,6 +151,7 @@ struct GraphQlOperation {
 }
 
 /// The type of a GraphQL operation (OTel's `graphql.operation.type`).
+#[cfg_attr(not(feature = "graphql"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum OperationKind {
     Query,
@@ -171,6 +172,7 @@ impl OperationKind {
 /// Notes the operation this request runs (`None`: anonymous), for the
 /// front door's metrics and log line. Outside a request behind the front
 /// door (e.g. a test running the endpoint directly) it does nothing.
+#[cfg_attr(not(feature = "graphql"), allow(dead_code))]
 pub(crate) fn note_graphql_operation(name: Option<&str>, kind: OperationKind) {
     let _outside = NOTES.try_with(|notes| {
         notes.borrow_mut().operation = Some(GraphQlOperation {
@@ -404,10 +406,13 @@ struct Series {
     client_names: BoundedLabels,
     client_versions: BoundedLabels,
     /// By route id, method, status.
-    requests: RwLock<HashMap<(u16, &'static str, u16), RequestHandles, IdHasher>>,
+    requests: Handles<(u16, &'static str, u16), RequestHandles>,
     /// By operation name id, type, client name id, client version id.
-    operations: RwLock<HashMap<(u16, OperationKind, u16, u16), Counter, IdHasher>>,
+    operations: Handles<(u16, OperationKind, u16, u16), Counter>,
 }
+
+/// Metric handles by what tells their series apart.
+type Handles<K, V> = RwLock<HashMap<K, V, IdHasher>>;
 
 fn series() -> &'static Series {
     static SERIES: OnceLock<Series> = OnceLock::new();
