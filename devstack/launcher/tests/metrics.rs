@@ -219,6 +219,11 @@ async fn every_exported_metric_shows_up_under_a_workload_of_the_three_bffs() {
     assert_eq!(refused.read(&mut byte).await.unwrap_or(0), 0, "refused");
     assert_eq!(idle.read(&mut byte).await.unwrap_or(0), 0, "timed out");
 
+    // Readiness, as an orchestrator asks it.
+    for server in [&web, &mobile, &iot] {
+        reqwest::get(server.url("/readyz")).await.unwrap();
+    }
+
     let text = scrape(&web).await;
     let missing: Vec<&str> = exported_metric_names()
         .into_iter()
