@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bff_server::{Config, Defaults, Profile};
-use devstack_services::{Services, TokenKind, issue_dev_token};
+use devstack_services::{Fault, Services, TokenKind, issue_dev_token};
 use downstream::DownstreamConfig;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -76,7 +76,7 @@ impl Captured {
 struct App {
     url: String,
     config: Config,
-    _services: Services,
+    services: Services,
     server: JoinHandle<()>,
 }
 
@@ -106,7 +106,7 @@ async fn spawn_app() -> App {
     App {
         url,
         config,
-        _services: services,
+        services,
         server,
     }
 }
@@ -196,4 +196,37 @@ async fn a_refused_request_is_one_line_too() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!(lines[0]["fields"]["status"], 401);
     assert!(!logs.text().contains("not.a.token"));
+}
+
+/// A client that gives up before the answer: the request still gets its
+/// line, with status 499, once the server notices.
+#[tokio::test]
+async fn an_abandoned_request_is_one_line_with_status_499() {
+    let logs = logs();
+    let app = spawn_app().await;
+    app.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").hang());
+    let gave_up = reqwest::Client::new()
+        .post(format!("{}/graphql", app.url))
+        .header("apollo-require-preflight", "true")
+        .header("x-request-id", "log-test-abandoned")
+        .json(&json!({ "query": r#"query Abandoned { product(id: "p1") { id } }"# }))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    // The server learns of it when it sees the connection close.
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = logs.request_lines("log-test-abandoned");
+        if !lines.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["fields"]["status"], 499);
+    assert_eq!(lines[0]["fields"]["operation_name"], "Abandoned");
 }

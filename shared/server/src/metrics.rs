@@ -7,7 +7,7 @@
 //!
 //! | metric | labels |
 //! |---|---|
-//! | `http_server_request_duration_seconds` (histogram) | `http_route` (the route template, e.g. `/v1/devices/{id}/status`; `unmatched` when no route matched), `http_request_method` (`_OTHER` for non-standard ones), `http_response_status_code` |
+//! | `http_server_request_duration_seconds` (histogram) | `http_route` (the route template, e.g. `/v1/devices/{id}/status`; `unmatched` when no route matched), `http_request_method` (`_OTHER` for non-standard ones), `http_response_status_code` (499 for a request abandoned before its answer) |
 //! | `http_server_active_requests` (gauge) | — |
 //! | `bff_request_self_duration_seconds` (histogram): the request's time minus its downstream wait | `http_route` |
 //! | `bff_request_downstream_wait_seconds` (histogram): wall time with at least one downstream call in flight (back-off between tries included) | `http_route` |
@@ -37,8 +37,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::error::ErrorCode;
 pub use crate::observe::{
-    CLIENT_NAME_HEADER, CLIENT_VERSION_HEADER, MAX_CLIENT_NAMES, MAX_CLIENT_VERSIONS,
-    MAX_LABEL_LEN, MAX_OPERATION_NAMES, MAX_OPERATION_SERIES, OTHER,
+    CLIENT_CLOSED_REQUEST, CLIENT_NAME_HEADER, CLIENT_VERSION_HEADER, MAX_CLIENT_NAMES,
+    MAX_CLIENT_VERSIONS, MAX_LABEL_LEN, MAX_OPERATION_NAMES, MAX_OPERATION_SERIES, OTHER,
 };
 
 /// Buckets of the downstream call-duration histogram, in seconds.

@@ -2,7 +2,9 @@
 //! route, method and status; the requests in flight; its own time apart
 //! from its downstream wait; the GraphQL operation it ran) and its one log
 //! line (request id, trace id, GraphQL operation name, status, duration,
-//! downstream tries; never headers, tokens or variables).
+//! downstream tries; never headers, tokens or variables). A request
+//! abandoned before its answer (its future dropped: the client went away)
+//! is recorded with status [`CLIENT_CLOSED_REQUEST`] (499).
 //!
 //! The GraphQL endpoint, deeper in, tells this layer which operation ran
 //! through a task-local note ([`note_graphql_operation`]): the endpoint's
@@ -104,13 +106,32 @@ where
 
 pin_project_lite::pin_project! {
     /// The inner service's future, with the task-local note the GraphQL
-    /// endpoint writes to; records the request when it completes.
+    /// endpoint writes to; records the request when it completes, or when
+    /// it is dropped unfinished.
     pub(crate) struct ObservedFuture<F> {
         #[pin]
         inner: TaskLocalFuture<RefCell<Notes>, F>,
         observation: Option<Observation>,
     }
+
+    impl<F> PinnedDrop for ObservedFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Abandoned before its answer: the client went away, or the
+            // shutdown's drain ran out.
+            if let Some(observation) = this.observation.take() {
+                let notes = this.inner.take_value().map(RefCell::into_inner);
+                let status = StatusCode::from_u16(CLIENT_CLOSED_REQUEST)
+                    .unwrap_or(StatusCode::REQUEST_TIMEOUT);
+                observation.finish(status, notes.unwrap_or_default());
+            }
+        }
+    }
 }
+
+/// The status recorded for a request abandoned before its answer
+/// (nginx's "client closed request"; no response is sent).
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl<F, B, E> Future for ObservedFuture<F>
 where
