@@ -180,6 +180,9 @@ pub(crate) enum OperationKind {
     Subscription,
 }
 
+/// How many [`OperationKind`]s there are.
+const OPERATION_KINDS: usize = 3;
+
 impl OperationKind {
     fn name(self) -> &'static str {
         match self {
@@ -479,26 +482,12 @@ impl Series {
         client_version: Option<&HeaderValue>,
     ) -> Counter {
         let kind = operation.kind;
-        let mut labels = [
+        let labels = [
             self.operation_names.intern(&operation.name),
             self.client_names.of_header(client_name),
             self.client_versions.of_header(client_version),
         ];
-        let mut key = (labels[0].id, kind, labels[1].id, labels[2].id);
-        let full = {
-            let operations = self
-                .operations
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Room is kept for the overflow series of each type.
-            !operations.contains_key(&key) && operations.len() >= MAX_OPERATION_SERIES - 3
-        };
-        if full {
-            labels = [&OTHER_VALUE; 3];
-            key = (0, kind, 0, 0);
-        }
-        let [name, client, version] = labels;
-        cached(&self.operations, key, || {
+        let make = |[name, client, version]: [&'static Interned; 3]| {
             metrics::counter!(
                 GRAPHQL_OPERATIONS,
                 "operation_name" => name.label.clone(),
@@ -506,13 +495,42 @@ impl Series {
                 "client_name" => client.label.clone(),
                 "client_version" => version.label.clone(),
             )
-        })
+        };
+        let key = (labels[0].id, kind, labels[1].id, labels[2].id);
+        if !crate::metrics::installed() {
+            return make(labels);
+        }
+        if let Some(found) = self
+            .operations
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return found.clone();
+        }
+        let mut operations = self
+            .operations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = operations.get(&key) {
+            return found.clone();
+        }
+        // Room is kept for the overflow series of each type.
+        let (key, labels) = if operations.len() + OPERATION_KINDS < MAX_OPERATION_SERIES {
+            (key, labels)
+        } else {
+            ((0, kind, 0, 0), [&OTHER_VALUE; 3])
+        };
+        operations
+            .entry(key)
+            .or_insert_with(|| make(labels))
+            .clone()
     }
 }
 
 /// The handle under `key`, made and kept on first use (once the recorder
 /// is installed: see [`kept`]).
-fn cached<K, V>(handles: &RwLock<HashMap<K, V, IdHasher>>, key: K, make: impl FnOnce() -> V) -> V
+fn cached<K, V>(handles: &Handles<K, V>, key: K, make: impl FnOnce() -> V) -> V
 where
     K: std::hash::Hash + Eq,
     V: Clone,
