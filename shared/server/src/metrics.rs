@@ -76,7 +76,7 @@ pub const RATE_LIMITED: &str = "bff_rate_limited_requests_total";
 pub const PERSISTED_QUERIES: &str = "persisted_queries_total";
 
 /// The front door's own metrics.
-const FRONT_DOOR_METRICS: [&str; 13] = [
+const FRONT_DOOR_METRICS: &[&str] = &[
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     SELF_DURATION,
@@ -96,7 +96,8 @@ const FRONT_DOOR_METRICS: [&str; 13] = [
 /// crate's. A dashboard or alert rule may name only these.
 pub fn exported_metric_names() -> Vec<&'static str> {
     FRONT_DOOR_METRICS
-        .into_iter()
+        .iter()
+        .copied()
         .chain(downstream::telemetry::METRIC_NAMES)
         .collect()
 }
