@@ -161,7 +161,7 @@ async fn every_exported_metric_shows_up_under_a_workload_of_the_three_bffs() {
     )
     .await;
     let mut statuses = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let response = post(&limited, json!({ "query": "{ __typename }" })).await;
         statuses.push(response.status().as_u16());
     }
