@@ -177,5 +177,6 @@ fn private(mut response: Response) -> Response {
 fn persisted_query_not_found() -> Response {
     let error = BffError::PersistedQueryNotFound;
     error.log();
+    bff_server::metrics::count_graphql_error(Some(error.code().as_str()));
     (StatusCode::OK, Json(error.graphql_body())).into_response()
 }

@@ -17,6 +17,9 @@
 //! - **Safelist** (`BFF_SAFELIST_FILE`): only the operations of a manifest
 //!   `{"<id or sha256>": "<query>"}` run, named by id or sent as exactly the
 //!   same text. Nothing is registered at run time.
+//!
+//! Lookups by hash (or id) count in `persisted_queries_total` as `hit` or
+//! `miss`, stored texts as `registered`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -26,6 +29,7 @@ use std::time::Duration;
 use async_graphql::Value;
 use bff_server::SharedState;
 use bff_server::error::BffError;
+use bff_server::metrics::{PersistedQuery, count_persisted_query};
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
@@ -149,15 +153,17 @@ impl PersistedQueries {
                     let hash = hash.to_ascii_lowercase();
                     if request.query.is_empty() {
                         let query = match store.get(&hash).await {
-                            Some(query) => query,
-                            None => {
-                                let query = registered_elsewhere(shared, &hash)
-                                    .await
-                                    .ok_or(BffError::PersistedQueryNotFound)?;
-                                store.insert(hash, Arc::clone(&query)).await;
-                                query
-                            }
+                            Some(query) => Some(query),
+                            None => match registered_elsewhere(shared, &hash).await {
+                                Some(query) => {
+                                    store.insert(hash, Arc::clone(&query)).await;
+                                    Some(query)
+                                }
+                                None => None,
+                            },
                         };
+                        count(query.is_some());
+                        let query = query.ok_or(BffError::PersistedQueryNotFound)?;
                         request.query = query.to_string();
                     } else {
                         check_hash(&request.query, &hash)?;
@@ -169,13 +175,16 @@ impl PersistedQueries {
                                 .set_with_ttl(&shared_key(&hash), &request.query, *time_to_live)
                                 .await;
                             store.insert(hash, Arc::from(request.query.as_str())).await;
+                            count_persisted_query(PersistedQuery::Registered);
                         }
                     }
                 }
             },
             Mode::Safelist(safelist) => match hash {
                 Some(id) if request.query.is_empty() => {
-                    request.query = safelist.by_id(&id).ok_or_else(not_safelisted)?.to_owned();
+                    let query = safelist.by_id(&id);
+                    count(query.is_some());
+                    request.query = query.ok_or_else(not_safelisted)?.to_owned();
                 }
                 Some(id) => {
                     let named = safelist.by_id(&id) == Some(request.query.as_str());
@@ -207,6 +216,15 @@ fn shared_key(hash: &str) -> String {
 async fn registered_elsewhere(shared: &SharedState, hash: &str) -> Option<Arc<str>> {
     let text = shared.get(&shared_key(hash)).await.ok()??;
     (sha256_hex(&text) == hash).then(|| Arc::from(text))
+}
+
+/// Counts a lookup by hash (or id) that found its query, or not.
+fn count(found: bool) {
+    count_persisted_query(if found {
+        PersistedQuery::Hit
+    } else {
+        PersistedQuery::Miss
+    });
 }
 
 fn not_safelisted() -> BffError {

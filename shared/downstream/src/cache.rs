@@ -352,6 +352,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
         // Another request may be fetching some of these with a later
         // deadline than ours: wait no longer than our own.
         let joined = join_all(lookups);
+        // Also when another request's call is the one in flight.
+        let waiting = ctx.waits.enter();
         let results = match ctx.deadline {
             None => joined.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, joined).await {
@@ -368,6 +370,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
                 }
             },
         };
+        drop(waiting);
         let mut failed = Vec::new();
         let mut failure = None;
         for (id, result) in missing.iter().zip(results) {

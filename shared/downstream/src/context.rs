@@ -25,6 +25,9 @@ pub struct RequestContext {
     /// Entities served stale (their service failed) while answering this
     /// request; shared by every clone of the context.
     pub stale: StaleMarks,
+    /// Downstream calls made for this request and the time spent waiting
+    /// on them; shared by every clone of the context.
+    pub waits: DownstreamWaits,
 }
 
 impl RequestContext {
@@ -36,6 +39,7 @@ impl RequestContext {
             user_id: None,
             deadline: None,
             stale: StaleMarks::default(),
+            waits: DownstreamWaits::default(),
         }
     }
 
@@ -100,6 +104,87 @@ impl PartialEq for StaleMarks {
 }
 
 impl Eq for StaleMarks {}
+
+/// What one client request waited on downstream: the tries it sent, and
+/// the wall time during which at least one of its calls was in flight (the
+/// union of the calls' intervals, not their sum: three calls in parallel
+/// for 10 ms are 10 ms of waiting). The front door subtracts that from the
+/// request's duration to get the time spent in the BFF itself. Clones share
+/// it.
+#[derive(Debug, Clone, Default)]
+pub struct DownstreamWaits(Arc<Mutex<Waits>>);
+
+#[derive(Debug, Default)]
+struct Waits {
+    tries: u64,
+    in_flight: u32,
+    /// When `in_flight` last went from 0 to 1.
+    since: Option<Instant>,
+    /// Closed intervals so far.
+    waited: Duration,
+}
+
+impl DownstreamWaits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waits> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A call starts waiting; it stops when the guard is dropped (also when
+    /// the call's future is, e.g. past the request's deadline).
+    pub fn enter(&self) -> WaitGuard<'_> {
+        let mut waits = self.lock();
+        if waits.in_flight == 0 {
+            waits.since = Some(Instant::now());
+        }
+        waits.in_flight += 1;
+        WaitGuard(self)
+    }
+
+    /// One try sent to a service.
+    pub fn count_try(&self) {
+        self.lock().tries += 1;
+    }
+
+    /// Tries sent so far.
+    pub fn tries(&self) -> u64 {
+        self.lock().tries
+    }
+
+    /// Wall time with at least one call in flight, up to now.
+    pub fn waited(&self) -> Duration {
+        let waits = self.lock();
+        let open = waits
+            .since
+            .filter(|_| waits.in_flight > 0)
+            .map(|since| since.elapsed());
+        waits.waited + open.unwrap_or_default()
+    }
+}
+
+/// Equal always: what was measured is no part of a context's identity.
+impl PartialEq for DownstreamWaits {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DownstreamWaits {}
+
+/// Ends a call's wait when dropped; see [`DownstreamWaits::enter`].
+#[derive(Debug)]
+pub struct WaitGuard<'a>(&'a DownstreamWaits);
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut waits = self.0.lock();
+        waits.in_flight = waits.in_flight.saturating_sub(1);
+        if waits.in_flight == 0
+            && let Some(since) = waits.since.take()
+        {
+            waits.waited += since.elapsed();
+        }
+    }
+}
 
 /// A random 128-bit id in hex: unique enough to find one request in the logs.
 pub fn generate_request_id() -> String {
@@ -233,6 +318,34 @@ mod tests {
         for trace in cases {
             assert_eq!(trace.header_bytes(), trace.to_string().as_bytes());
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_are_the_union_of_overlapping_calls() {
+        let waits = DownstreamWaits::default();
+        let step = Duration::from_millis(10);
+        let clone = waits.clone();
+        {
+            // Overlapping, from two clones: 20 ms, not 30.
+            let _first = waits.enter();
+            tokio::time::advance(step).await;
+            let _second = clone.enter();
+            tokio::time::advance(step).await;
+        }
+        // Nothing in flight: not counted.
+        tokio::time::advance(step).await;
+        let nested = waits.enter();
+        let inner = waits.enter();
+        tokio::time::advance(step).await;
+        drop(inner);
+        tokio::time::advance(step).await;
+        assert_eq!(waits.waited(), 4 * step, "open interval counted up to now");
+        drop(nested);
+        tokio::time::advance(step).await;
+        assert_eq!(waits.waited(), 4 * step);
+        waits.count_try();
+        waits.clone().count_try();
+        assert_eq!(waits.tries(), 2);
     }
 
     #[test]

@@ -231,6 +231,8 @@ impl<'a> Call<'a> {
             telemetry::call(service, telemetry::Outcome::Refused, None);
             return Err(refusal);
         }
+        // Back-off and waiting on a call another request started count too.
+        let _waiting = ctx.waits.enter();
         if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
             decode(&self.send_coalesced(ctx).await?)
         } else {
@@ -317,6 +319,7 @@ impl<'a> Call<'a> {
 
     /// Sends the call and expects no body (204).
     pub(crate) async fn execute(self, ctx: &RequestContext) -> Result<(), DownstreamError> {
+        let _waiting = ctx.waits.enter();
         self.send(ctx).await.map(drop)
     }
 
@@ -372,6 +375,7 @@ impl<'a> Call<'a> {
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
+            ctx.waits.count_try();
             // The request moves into reqwest's (boxed) future here rather
             // than through `try_once`'s arguments, which would keep copies of
             // it in every enclosing future (+6% instructions per dashboard,

@@ -9,7 +9,18 @@
 //! | `downstream_retries_total` | `service`, `result` = `granted` / `budget_exhausted` |
 //! | `downstream_breaker_state` (1 for the current state, 0 for the others) | `service`, `state` |
 //! | `downstream_breaker_transitions_total` | `service`, `to` |
-//! | `downstream_cache_lookups_total` (per id) | `cache`, `result` = `hit` / `shared_hit` (in Redis, the second level) / `miss` / `stale` |
+//! | `downstream_cache_lookups_total` (per id) | `cache` (the entity: `user`, `product`, ...), `result` = `hit` / `shared_hit` (in Redis, the second level) / `miss` / `stale` |
+//!
+//! `outcome` is one of `success`, `not_found`, `rejected`, `unavailable`,
+//! `timeout`, `bad_response`, `circuit_open`, `refused`; `state` and `to`
+//! are `closed`, `open`, `half_open`. A `miss` is an id not in the cache
+//! (or any id when the cache is off); `stale` counts the misses whose fetch
+//! failed and which were served from their stale copy (so they are counted
+//! as a miss too).
+//!
+//! Per client request, [`crate::context::DownstreamWaits`] keeps the tries
+//! sent and the time waited on them; the front door turns them into its
+//! own metrics and log line.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -28,6 +39,16 @@ pub const RETRIES: &str = "downstream_retries_total";
 pub const BREAKER_STATE: &str = "downstream_breaker_state";
 pub const BREAKER_TRANSITIONS: &str = "downstream_breaker_transitions_total";
 pub const CACHE_LOOKUPS: &str = "downstream_cache_lookups_total";
+
+/// Every metric this crate records (bff-server lists them with its own).
+pub const METRIC_NAMES: [&str; 6] = [
+    CALLS,
+    CALL_DURATION,
+    RETRIES,
+    BREAKER_STATE,
+    BREAKER_TRANSITIONS,
+    CACHE_LOOKUPS,
+];
 
 /// Registers help texts and units; call once after installing a recorder.
 pub fn describe_metrics() {

@@ -49,6 +49,7 @@ pub fn context_from_headers(headers: &HeaderMap) -> RequestContext {
         // Set by `request_context` from the request timeout.
         deadline: None,
         stale: Default::default(),
+        waits: Default::default(),
     }
 }
 

@@ -302,6 +302,7 @@ impl BffError {
 /// invalid bearer token → 401 with `WWW-Authenticate`).
 pub fn graphql_error_response(error: BffError) -> Response {
     error.log();
+    crate::metrics::count_graphql_error(Some(error.code().as_str()));
     let mut response = (error.http_status(), Json(error.graphql_body())).into_response();
     response.headers_mut().extend(error.response_headers());
     response

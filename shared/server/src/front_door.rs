@@ -1,7 +1,8 @@
 //! The layers and routes every BFF puts in front of its own router.
 //!
 //! Outermost first, each request passes: request context (request id,
-//! trace) → tracing → panic guard → CORS → admission: the whole body read
+//! trace) → tracing → metrics and the request's log line (`observe.rs`) →
+//! panic guard → CORS → admission: the whole body read
 //! (bounded by the body limit and the body-read timeout), then within the
 //! whole-request timeout, which starts once the body is in:
 //! authentication → per-client rate limit (when configured) → the BFF's
@@ -19,10 +20,9 @@ use downstream::RequestContext;
 use http::{HeaderName, HeaderValue, Method, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::ServiceBuilder;
-use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnRequest, TraceLayer};
 use tracing::Level;
 
 use crate::auth::{JwtVerifier, authenticate_request};
@@ -41,9 +41,6 @@ pub const PREFLIGHT_HEADERS: [HeaderName; 2] = [
     HeaderName::from_static("apollo-require-preflight"),
     HeaderName::from_static("x-apollo-operation-name"),
 ];
-
-/// The whole-request deadline in force (`BFF_REQUEST_TIMEOUT_MS`), in seconds.
-pub const REQUEST_DEADLINE: &str = "bff_request_deadline_seconds";
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -121,7 +118,7 @@ impl FrontDoor {
         // Before any request, so that no downstream metric is lost.
         crate::metrics::install_prometheus();
         // So alert rules compare latency with the deadline in force, not a copy.
-        metrics::gauge!(REQUEST_DEADLINE).set(self.request_timeout.as_secs_f64());
+        metrics::gauge!(crate::metrics::REQUEST_DEADLINE).set(self.request_timeout.as_secs_f64());
         let shape = if self.graphql {
             RefusalShape::GraphQl
         } else {
@@ -154,19 +151,9 @@ impl FrontDoor {
                 )
             })
             .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-            .on_response(
-                DefaultOnResponse::new()
-                    .level(Level::INFO)
-                    .latency_unit(LatencyUnit::Millis),
-            )
-            .on_failure(
-                // The error behind a 5xx is already logged where it is
-                // created (`BffError::log`) at the level it deserves; this is
-                // a second, coarser line, and must not page anyone.
-                DefaultOnFailure::new()
-                    .level(Level::WARN)
-                    .latency_unit(LatencyUnit::Millis),
-            );
+            // The one line per request is `observe`'s.
+            .on_response(())
+            .on_failure(());
 
         let layers = ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
@@ -174,6 +161,7 @@ impl FrontDoor {
                 request_context,
             ))
             .layer(trace)
+            .layer(crate::observe::ObserveLayer)
             // A panicking handler or resolver: 500 with the usual body (and
             // the request id header); the panic message stays in the log.
             .layer(CatchPanicLayer::custom(

@@ -16,14 +16,11 @@ use tokio::sync::watch;
 use url::{Host, Url};
 
 use crate::config::Config;
+use crate::metrics::READY;
 
 /// Upper bound on one readiness TCP connect: a healthy service answers a
 /// handshake in milliseconds, and orchestrators poll often.
 pub const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// 1 while the last readiness check passed, 0 otherwise (a service
-/// unreachable, or the process draining).
-pub const READY: &str = "bff_ready";
 
 /// Whether the process is shutting down, shared by its listeners: from the
 /// moment the public listener stops accepting, `/readyz` answers 503 on

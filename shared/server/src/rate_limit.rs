@@ -221,10 +221,12 @@ impl ClientRateLimit {
         let key = self.limited_client(request);
         async move {
             let key = key?;
-            self.check(&key)
-                .await
-                .err()
-                .map(|retry_after_secs| self.refusal(retry_after_secs))
+            self.check(&key).await.err().map(|retry_after_secs| {
+                static REFUSED: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+                crate::metrics::kept(&REFUSED, || metrics::counter!(crate::metrics::RATE_LIMITED))
+                    .increment(1);
+                self.refusal(retry_after_secs)
+            })
         }
     }
 

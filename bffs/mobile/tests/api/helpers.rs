@@ -106,6 +106,16 @@ impl TestApp {
         format!("http://{}{path}", self.server.addr)
     }
 
+    /// The Prometheus text on the admin listener's `/metrics`. The recorder
+    /// is process-wide: every test of this binary counts into it.
+    pub(crate) async fn scrape(&self) -> String {
+        let admin = serve(bff_server::admin_router(&self.config)).await;
+        let url = format!("http://{}/metrics", admin.addr);
+        let response = self.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     /// A valid bearer token for `user_id`, signed with the BFF's secret.
     pub(crate) fn token(&self, user_id: &str) -> String {
         token(&self.config, user_id, TokenKind::User)

@@ -155,3 +155,31 @@ async fn without_a_safelist_any_query_runs() {
         "Wireless Noise-Cancelling Headphones"
     );
 }
+
+/// Lookups by id count as persisted-query hits or misses (nothing is ever
+/// registered in safelist mode). Other tests count into the same
+/// process-wide series, so only lower bounds hold.
+#[tokio::test]
+async fn lookups_by_id_are_counted_as_hits_and_misses() {
+    let (app, _file) = spawn_safelisted().await;
+    let count = |text: &str, result: &str| {
+        testkit::prometheus::value(text, "persisted_queries_total", &[("result", result)])
+    };
+    let before = app.scrape().await;
+    let token = app.token("u1");
+    let listed = app
+        .post(
+            json!({ "extensions": apq_extension("Dashboard-v3") }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(listed.status(), 200);
+    assert_refused(
+        app.post(json!({ "extensions": apq_extension("Unlisted-v1") }), None)
+            .await,
+    )
+    .await;
+    let after = app.scrape().await;
+    assert!(count(&after, "hit") >= count(&before, "hit") + 1.0);
+    assert!(count(&after, "miss") >= count(&before, "miss") + 1.0);
+}

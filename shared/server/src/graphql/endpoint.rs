@@ -173,6 +173,7 @@ where
         if let (Some(cached), Some(variant)) = (&cached, &variant)
             && cached.is_validated(variant)
         {
+            super::note_operation(&cached.document, request.operation_name.as_deref());
             return Ok(Admitted::Validated(Arc::clone(cached)));
         }
         self.limits.check_text(&request.query)?;
@@ -195,6 +196,8 @@ where
                 parsed
             }
         };
+        // Before the document's limits: a refused operation still counts.
+        super::note_operation(&cached.document, request.operation_name.as_deref());
         self.limits
             .check_document(&cached.document, &request.variables)?;
         if !self.introspection {
@@ -208,7 +211,14 @@ where
     /// Runs `request` unless it breaks an abuse limit (then the response is
     /// one BAD_USER_INPUT error and nothing runs); errors get their
     /// `extensions.code` and failed fields are nulled as the spec says.
-    pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let response = self.run(request).await;
+        super::count_errors(&response);
+        response
+    }
+
+    /// [`GraphQlEndpoint::execute`] but for counting its errors.
+    async fn run(&self, mut request: async_graphql::Request) -> async_graphql::Response {
         let admitted = match self.admit(&mut request).await {
             Ok(admitted) => admitted,
             Err(refusal) => {

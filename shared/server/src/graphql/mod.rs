@@ -125,6 +125,48 @@ pub fn is_mutation(request: &async_graphql::Request) -> bool {
     }
 }
 
+/// Notes, for the front door's metrics and log line, the operation
+/// `document` runs for a request naming `name` (nothing when there is none
+/// to run: the executor reports that).
+pub(crate) fn note_operation(document: &ExecutableDocument, name: Option<&str>) {
+    use crate::observe::{OperationKind, note_graphql_operation};
+    use async_graphql::parser::types::OperationType;
+
+    let Some(operation) = operation_to_run(document, name) else {
+        return;
+    };
+    let name = match &document.operations {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(operations) => {
+            name.or_else(|| operations.keys().next().map(|name| name.as_str()))
+        }
+    };
+    let kind = match operation.node.ty {
+        OperationType::Query => OperationKind::Query,
+        OperationType::Mutation => OperationKind::Mutation,
+        OperationType::Subscription => OperationKind::Subscription,
+    };
+    note_graphql_operation(name, kind);
+}
+
+/// Counts the errors of a finished response by `extensions.code`.
+pub(crate) fn count_errors(response: &Response) {
+    for error in &response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"));
+        match code {
+            None => crate::metrics::count_graphql_error(None),
+            Some(async_graphql::Value::String(code)) => {
+                crate::metrics::count_graphql_error(Some(code));
+            }
+            // A code that is not a string is no code of ours.
+            Some(_) => crate::metrics::count_graphql_error(Some("")),
+        }
+    }
+}
+
 /// The operation a request runs, picked as async-graphql's executor picks
 /// it: by name when one is given, else the document's only operation.
 pub(crate) fn operation_to_run<'a>(

@@ -243,8 +243,23 @@ pub(crate) async fn metric(series: &str) -> f64 {
         .await
         .unwrap();
     text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(without_bff_label)
+        .find_map(|line| Some(line.strip_prefix(series)?.strip_prefix(' ')?.to_owned()))
         .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// `line` without the `bff` label every series carries (the binary's
+/// name), so that series can be written as the front door records them.
+fn without_bff_label(line: &str) -> String {
+    let Some(start) = line.find("{bff=\"") else {
+        return line.to_owned();
+    };
+    let value = start + "{bff=\"".len();
+    let end = value + line[value..].find('"').unwrap() + 1;
+    match &line[end..] {
+        rest if rest.starts_with('}') => format!("{}{}", &line[..start], &rest[1..]),
+        rest => format!("{}{{{}", &line[..start], rest.trim_start_matches(',')),
+    }
 }
 
 /// Speaking HTTP/1.x by hand over a real socket, for what a well-behaved
