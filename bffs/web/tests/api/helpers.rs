@@ -42,6 +42,19 @@ impl Drop for TestApp {
     }
 }
 
+/// The configuration the tests start from: `services`' URLs, the test
+/// secret, the dev profile.
+pub(crate) fn test_config(services: &Services) -> Config {
+    let mut config = Config::new(Defaults {
+        listen: loopback(0),
+        ..web_bff::DEFAULTS
+    });
+    config.profile = Profile::Dev;
+    config.downstream = DownstreamConfig::with_urls(services.urls());
+    config.jwt.secret = Some(SECRET.to_owned());
+    config
+}
+
 /// The BFF with the default test configuration.
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -51,13 +64,7 @@ pub(crate) async fn spawn_app() -> TestApp {
 /// (short downstream timeouts, cache TTL 0, ...).
 pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let services = Services::spawn_ephemeral().await.unwrap();
-    let mut config = Config::new(Defaults {
-        listen: loopback(0),
-        ..web_bff::DEFAULTS
-    });
-    config.profile = Profile::Dev;
-    config.downstream = DownstreamConfig::with_urls(services.urls());
-    config.jwt.secret = Some(SECRET.to_owned());
+    let mut config = test_config(&services);
     tweak(&mut config);
     config.validate().unwrap();
 

@@ -22,6 +22,7 @@ mod over_http;
 mod pagination;
 mod propagation;
 mod repeats;
+mod replicas;
 mod schema;
 mod speed;
 mod startup;
