@@ -262,7 +262,11 @@ impl OrderEvents {
 
     /// Starts the upstream task unless it runs.
     fn start(&self, after: Option<EventId>) {
-        let mut task = self.inner.task.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if task.is_some() {
             return;
         }
@@ -410,7 +414,11 @@ impl Upstream {
                 tracing::warn!(url = %self.url, last_event_id = ?self.last.map(|id| id.0), %error, "order event stream lost; reconnecting");
             }
             // A stream that delivered something starts the backoff over.
-            attempt = if received { 0 } else { attempt.saturating_add(1) };
+            attempt = if received {
+                0
+            } else {
+                attempt.saturating_add(1)
+            };
             let base = retry.unwrap_or(self.settings.min_backoff);
             tokio::time::sleep(backoff(base, self.settings.max_backoff, attempt)).await;
         }
@@ -470,7 +478,11 @@ impl Upstream {
             tracing::debug!(event = ?event.event, "not an order event; skipped");
             return;
         }
-        let Some(id) = event.id.as_deref().and_then(|id| id.parse::<EventId>().ok()) else {
+        let Some(id) = event
+            .id
+            .as_deref()
+            .and_then(|id| id.parse::<EventId>().ok())
+        else {
             tracing::warn!(id = ?event.id, "order event without a valid id; skipped");
             return;
         };
@@ -499,7 +511,68 @@ fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    fn upstream(last: Option<EventId>) -> Upstream {
+        let hub = OrderEvents::new(
+            &Url::parse("http://127.0.0.1:9").unwrap(),
+            crate::http::build_http_client().unwrap(),
+            OrderEventsSettings::default(),
+        );
+        Upstream {
+            url: hub.inner.url.clone(),
+            http: hub.inner.http.clone(),
+            settings: hub.inner.settings.clone(),
+            shared: hub.inner.shared.clone(),
+            last,
+        }
+    }
+
+    fn order_event(id: &str, event: &str, order_id: &str) -> SseEvent {
+        SseEvent {
+            id: Some(id.into()),
+            event: Some(event.into()),
+            data: format!(
+                r#"{{"event_type":"order.status_changed","order_id":"{order_id}","user_id":"u1","status":"paid","tracking_number":null,"at":"2026-12-06T07:00:00Z"}}"#
+            ),
+        }
+    }
+
+    fn kept(upstream: &Upstream) -> Vec<(u64, String)> {
+        let state = upstream.shared.lock();
+        let kept = state.replay.iter();
+        kept.map(|e| (e.id.0, e.event.order_id.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn seen_ids_foreign_types_and_bad_events_are_skipped() {
+        let mut upstream = upstream(Some(EventId(3)));
+        upstream.accept(order_event("3", "order", "o-dup"));
+        upstream.accept(order_event("4", "order", "o4"));
+        upstream.accept(order_event("4", "order", "o-dup"));
+        upstream.accept(order_event("2", "order", "o-old"));
+        upstream.accept(order_event("5", "message", "o-other-type"));
+        upstream.accept(order_event("x", "order", "o-bad-id"));
+        upstream.accept(SseEvent {
+            id: None,
+            ..order_event("", "order", "o-no-id")
+        });
+        let mut bad = order_event("6", "order", "o6");
+        bad.data = "{}".into();
+        upstream.accept(bad);
+        upstream.accept(order_event("7", "order", "o7"));
+        assert_eq!(kept(&upstream), vec![(4, "o4".into()), (7, "o7".into())]);
+        // A bad event still moves the resume point past it.
+        assert_eq!(upstream.last, Some(EventId(7)));
+        assert_eq!(
+            upstream.shared.lock().complete_from,
+            Some(EventId(4)),
+            "from the first event seen"
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter() {

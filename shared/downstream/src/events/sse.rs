@@ -165,7 +165,8 @@ mod tests {
 
     #[test]
     fn reads_the_contract_form() {
-        let text = b"id: 7\nevent: order\ndata: {\"a\":1}\n\n:\n\nid: 8\nevent: order\ndata: {}\n\n";
+        let text =
+            b"id: 7\nevent: order\ndata: {\"a\":1}\n\n:\n\nid: 8\nevent: order\ndata: {}\n\n";
         assert_eq!(
             parse_chunks(&[text]),
             vec![
