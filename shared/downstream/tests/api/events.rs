@@ -528,3 +528,87 @@ async fn dropping_the_last_hub_handle_closes_the_connection() {
     drop(stream);
     control.wait_for_streams(0).await;
 }
+
+/// An upstream that frames events in every way the SSE format allows (BOM,
+/// CRLF, CR, comments, split lines, data over two lines, a foreign event
+/// type) and replays an event on the reconnect: the hub gets each once.
+#[tokio::test]
+async fn any_valid_framing_and_a_replayed_duplicate_read_as_the_contract() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn data(id: u32) -> String {
+        format!(
+            r#"{{"event_type":"order.status_changed","order_id":"o{id}","user_id":"u1","status":"paid","tracking_number":null,"at":"2026-12-06T07:00:00Z"}}"#
+        )
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let server = tokio::spawn(async move {
+        let mut last_event_ids = Vec::new();
+        for connection in 0..2 {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                socket.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+            last_event_ids.push(
+                head.lines()
+                    .find_map(|l| l.strip_prefix("last-event-id: "))
+                    .map(str::to_owned),
+            );
+            let mut pieces: Vec<String> = vec![
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+                    .into(),
+            ];
+            if connection == 0 {
+                // Two data lines, joined with a newline: still JSON.
+                let first = data(1);
+                let (one, two) = first.split_at(first.find(',').unwrap() + 1);
+                pieces.extend([
+                    "\u{feff}: hello\r\n\r\nid: 1\r\nevent: order\r\nda".to_owned(),
+                    format!("ta: {one}\r\ndata:{two}\r"),
+                    "\n\r\nid: 9\nevent: ping\ndata: x\n\n".to_owned(),
+                    format!("id: 2\revent: order\rdata: {}\r\r", data(2)),
+                ]);
+            } else {
+                // The reconnect: a duplicate of 2, then 3.
+                pieces.extend([
+                    format!("id: 2\nevent: order\ndata: {}\n\n", data(2)),
+                    format!(": keep-alive\n\nid: 3\nevent: order\ndata: {}\n\n", data(3)),
+                ]);
+            }
+            for piece in pieces {
+                socket.write_all(piece.as_bytes()).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            if connection == 1 {
+                // Stay open until the client goes.
+                let _ = socket.read(&mut [0u8; 1]).await;
+            }
+        }
+        last_event_ids
+    });
+
+    let http = downstream::http::build_http_client().unwrap();
+    let events = OrderEvents::new(&base, http, quick(|_| {}));
+    let mut ada = events.subscribe("u1", None, None);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let entry = next(&mut ada).await;
+        ids.push((entry.id.0, entry.event.order_id.to_string()));
+    }
+    assert_eq!(
+        ids,
+        vec![(1, "o1".into()), (2, "o2".into()), (3, "o3".into())]
+    );
+    drop((ada, events));
+    assert_eq!(
+        server.await.unwrap(),
+        vec![None, Some("2".to_owned())],
+        "the reconnect resumed after the last id seen"
+    );
+}
