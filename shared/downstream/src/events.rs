@@ -32,13 +32,13 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::http::HttpClient;
-use crate::models::{EventId, OrderEvent};
+use crate::models::{EventId, ORDER_EVENT_TYPE, ORDER_EVENTS_KEPT, OrderEvent};
 
 use self::sse::{SseError, SseEvent, SseParser};
 
 /// The replay buffer's default size: as many events as the order service
 /// keeps, so a client can resume from anything the service could replay.
-pub const DEFAULT_REPLAY: usize = 1_000;
+pub const DEFAULT_REPLAY: usize = ORDER_EVENTS_KEPT;
 /// How far a subscriber may fall behind before it is dropped, by default.
 pub const DEFAULT_SUBSCRIBER_BACKLOG: usize = 1_024;
 pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -46,9 +46,6 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The order service sends a keep-alive every few seconds: this long without
 /// a byte means the connection is dead even if TCP has not noticed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The `event:` type of order events.
-const EVENT_TYPE: &str = "order";
 
 /// Tuning of the hub. [`Default`] is what [`crate::Downstream::new`] uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -474,7 +471,7 @@ impl Upstream {
     }
 
     fn accept(&mut self, event: SseEvent) {
-        if event.event.as_deref() != Some(EVENT_TYPE) {
+        if event.event.as_deref() != Some(ORDER_EVENT_TYPE) {
             tracing::debug!(event = ?event.event, "not an order event; skipped");
             return;
         }

@@ -200,6 +200,13 @@ pub struct PlaceOrderRequest {
 
 // --------------------------------------------------------- order events
 
+/// The `event:` type of every event of `GET /order-events`.
+pub const ORDER_EVENT_TYPE: &str = "order";
+
+/// How many of its last events the order service keeps at least, for
+/// streams resuming with `Last-Event-ID` (the contract's figure).
+pub const ORDER_EVENTS_KEPT: usize = 1_000;
+
 /// The id of an order event (`id:` of `GET /order-events`): a decimal
 /// integer, increasing, never restarting. What `Last-Event-ID` carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

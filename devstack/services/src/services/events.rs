@@ -19,16 +19,17 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{SubsecRound, Utc};
-use downstream::models::{EventId, Order, OrderEvent, OrderEventType, OrderStatus};
+use downstream::models::{
+    EventId, ORDER_EVENT_TYPE, ORDER_EVENTS_KEPT, Order, OrderEvent, OrderEventType, OrderStatus,
+};
 use futures::Stream;
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use super::{ApiError, ApiResult, JsonBody, PathParams, Route, SharedState, route};
 
-/// Events the log keeps (the oldest are dropped): the contract's "at least
-/// the last 1,000".
-pub const EVENT_LOG_CAPACITY: usize = 1_000;
+/// Events the log keeps (the oldest are dropped): the contract's minimum.
+pub const EVENT_LOG_CAPACITY: usize = ORDER_EVENTS_KEPT;
 
 /// Interval of the `:` keep-alive comments, until
 /// `PUT /__control/order-events` sets another.
@@ -226,7 +227,7 @@ impl OpenStream {
             }
             match Event::default()
                 .id(entry.id.to_string())
-                .event("order")
+                .event(ORDER_EVENT_TYPE)
                 .json_data(&entry.event)
             {
                 Ok(event) => {
