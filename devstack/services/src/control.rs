@@ -8,6 +8,22 @@
 //! The same controls are reachable over HTTP on each service:
 //! `GET /__control/counters`, `GET /__control/requests`, `POST /__control/reset`,
 //! `GET`/`PUT`/`DELETE /__control/faults`.
+//!
+//! The order service has three more, which change its data (they are served
+//! next to it, in `services/events.rs`):
+//! - `POST /__control/orders/{id}/status` with `{"status": "shipped",
+//!   "tracking_number": "1Z..."}` moves the order to that status (a
+//!   `tracking_number` left out stays as it is, `null` clears it), answers
+//!   with the order, and publishes `order.status_changed` on
+//!   `GET /order-events` if anything changed. 404 for an unknown order, 400
+//!   for a bad status or body.
+//! - `GET /__control/order-events`: `{"keep_alive_ms", "open_streams",
+//!   "last_event_id", "oldest_event_id"}`; `PUT` with `{"keep_alive_ms": n}`
+//!   sets the keep-alive interval of streams opened afterwards (default
+//!   [`crate::DEFAULT_KEEP_ALIVE`]).
+//! - `POST /__control/order-events/drop` cuts every open event stream (the
+//!   client sees its connection fail mid-stream) and answers
+//!   `{"dropped": n}`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -48,6 +64,9 @@ pub struct RecordedRequest {
     pub user_id: Option<String>,
     /// `idempotency-key`
     pub idempotency_key: Option<String>,
+    /// `last-event-id` (event streams resuming)
+    #[serde(default)]
+    pub last_event_id: Option<String>,
 }
 
 /// A fault injected into the requests whose path starts with `prefix` (and,
@@ -375,6 +394,7 @@ pub(crate) async fn track(State(control): State<Control>, req: Request, next: Ne
         traceparent: header_string(headers, "traceparent"),
         user_id: header_string(headers, "x-user-id"),
         idempotency_key: header_string(headers, "idempotency-key"),
+        last_event_id: header_string(headers, "last-event-id"),
         method,
         path,
         route,
@@ -523,6 +543,7 @@ mod tests {
             traceparent: None,
             user_id: None,
             idempotency_key: None,
+            last_event_id: None,
         };
         let status = |d: Decision| match d.outcome {
             Some(Outcome::Respond { status, .. }) => status,
@@ -554,6 +575,7 @@ mod tests {
                 traceparent: None,
                 user_id: None,
                 idempotency_key: None,
+                last_event_id: None,
             });
         }
         let log = control.requests();

@@ -4,6 +4,10 @@
 //! - [`seed`]: the deterministic data they start from (documented facts).
 //! - [`control`]: per-route request counters, a request log and fault injection,
 //!   from Rust ([`Control`]) or over HTTP (`/__control/...` on each service).
+//! - The order service's event stream, `GET /order-events` (server-sent
+//!   events, resumable with `Last-Event-ID` over the last
+//!   [`EVENT_LOG_CAPACITY`] events), with control routes that change an
+//!   order's status and cut the open streams (see [`control`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -33,6 +37,7 @@ use tokio::task::JoinHandle;
 
 pub use control::{Control, Counters, Fault, RecordedRequest};
 pub use downstream::Service;
+pub use services::{DEFAULT_KEEP_ALIVE, EVENT_LOG_CAPACITY};
 pub use tokens::{TokenKind, issue_dev_token};
 
 /// The five services, each running on its own listener. Dropping this stops

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::cache::{EntityCache, Writes};
+use crate::events::{OrderEvents, OrderEventsSettings};
 use crate::http::{Endpoint, HttpClient};
 use crate::models::{
     Device, DeviceSettingsPatch, Order, PaymentMethod, PlaceOrderRequest, Product, ProductPage,
@@ -33,6 +34,9 @@ pub struct Downstream {
     pub orders: OrderClient,
     pub recommendations: RecommendationClient,
     pub devices: DeviceClient,
+    /// The order service's event stream: one connection per process, opened
+    /// by the first subscriber (shared by every clone).
+    pub order_events: OrderEvents,
 }
 
 impl Downstream {
@@ -82,6 +86,11 @@ impl Downstream {
             devices: DeviceClient {
                 endpoint: endpoint(Service::Device),
             },
+            order_events: OrderEvents::new(
+                &config.order.url,
+                http.clone(),
+                OrderEventsSettings::default(),
+            ),
         }
     }
 }

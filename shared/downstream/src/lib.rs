@@ -10,6 +10,7 @@ pub mod clients;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod http;
 mod ids;
 pub mod models;
@@ -26,6 +27,7 @@ pub use config::{
 };
 pub use context::{RequestContext, StaleMarks, TraceParent};
 pub use error::DownstreamError;
+pub use events::OrderEvents;
 pub use ids::{ID_RULE, MAX_ID_LEN, is_valid_id};
 pub use service::Service;
 pub use telemetry::describe_metrics;

@@ -198,6 +198,68 @@ pub struct PlaceOrderRequest {
     pub payment_method_id: String,
 }
 
+// --------------------------------------------------------- order events
+
+/// The `event:` type of every event of `GET /order-events`.
+pub const ORDER_EVENT_TYPE: &str = "order";
+
+/// How many of its last events the order service keeps at least, for
+/// streams resuming with `Last-Event-ID` (the contract's figure).
+pub const ORDER_EVENTS_KEPT: usize = 1_000;
+
+/// The id of an order event (`id:` of `GET /order-events`): a decimal
+/// integer, increasing, never restarting. What `Last-Event-ID` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub u64);
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Not a decimal event id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an event id is a decimal integer")]
+pub struct InvalidEventId;
+
+impl std::str::FromStr for EventId {
+    type Err = InvalidEventId;
+
+    /// Digits only (no sign, no spaces): what the service writes after `id: `.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidEventId);
+        }
+        s.parse().map(EventId).map_err(|_| InvalidEventId)
+    }
+}
+
+/// What happened to the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderEventType {
+    /// `POST /orders` created it.
+    #[serde(rename = "order.placed")]
+    Placed,
+    /// Its status or tracking number changed.
+    #[serde(rename = "order.status_changed")]
+    StatusChanged,
+}
+
+/// The `data:` of one `GET /order-events` event: the order's state right
+/// after the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    pub event_type: OrderEventType,
+    pub order_id: CompactString,
+    pub user_id: CompactString,
+    pub status: OrderStatus,
+    pub tracking_number: Option<CompactString>,
+    #[serde(deserialize_with = "rfc3339::deserialize")]
+    pub at: DateTime<Utc>,
+}
+
 // ------------------------------------------------------- recommendations
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

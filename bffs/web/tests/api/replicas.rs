@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{SECRET, data, test_config};
 
-const PRODUCT: &str = r#"query ReplicaProduct($id: ID!) { product(id: $id) { id name inWishlist } }"#;
+const PRODUCT: &str =
+    r#"query ReplicaProduct($id: ID!) { product(id: $id) { id name inWishlist } }"#;
 
 struct Replica {
     url: String,
@@ -89,14 +90,22 @@ async fn a_product_fetched_through_one_replica_is_served_by_another_without_a_ca
     assert!(calls >= 1, "A fetched it from the service");
     let through_b = query(&b, None, PRODUCT, json!({ "id": "p3" })).await;
     assert_eq!(data(&through_b), data(&through_a));
-    assert_eq!(product_calls(&services), calls, "B asked the product service");
+    assert_eq!(
+        product_calls(&services),
+        calls,
+        "B asked the product service"
+    );
 
     // An id the service does not know is remembered as absent too.
     let unknown = query(&a, None, PRODUCT, json!({ "id": "p-none" })).await;
     let calls = product_calls(&services);
     let again = query(&b, None, PRODUCT, json!({ "id": "p-none" })).await;
     assert_eq!(again["data"], unknown["data"]);
-    assert_eq!(product_calls(&services), calls, "B asked again for an unknown id");
+    assert_eq!(
+        product_calls(&services),
+        calls,
+        "B asked again for an unknown id"
+    );
 
     // Without Redis, B would have called the service itself: today's behaviour.
     let mut alone = test_config(&services);
@@ -124,9 +133,15 @@ async fn a_wishlist_change_through_one_replica_is_what_the_other_reads_next() {
     assert_eq!(in_wishlist(&before_a), in_wishlist(&before_b));
     let was = in_wishlist(&before_b) == json!(true);
     let (change, now) = if was {
-        ("mutation { removeFromWishlist(productId: \"p7\") { id inWishlist } }", false)
+        (
+            "mutation { removeFromWishlist(productId: \"p7\") { id inWishlist } }",
+            false,
+        )
     } else {
-        ("mutation { addToWishlist(productId: \"p7\") { id inWishlist } }", true)
+        (
+            "mutation { addToWishlist(productId: \"p7\") { id inWishlist } }",
+            true,
+        )
     };
     query(&a, Some(&token), change, json!({})).await;
     let after_b = query(&b, Some(&token), PRODUCT, json!({ "id": "p7" })).await;
@@ -150,7 +165,11 @@ async fn with_redis_down_every_request_answers_and_sharing_resumes_when_it_is_ba
         let answer = query(replica, Some(&token), PRODUCT, json!({ "id": id })).await;
         assert_eq!(data(&answer)["product"]["id"], id, "{answer:#}");
         // Bounded by the Redis timeout (50 ms), never a hang.
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     redis.resume().await;

@@ -3,10 +3,13 @@
 //! what is served.
 
 mod device;
+mod events;
 mod order;
 mod product;
 mod recommendation;
 mod user;
+
+pub use events::{DEFAULT_KEEP_ALIVE, EVENT_LOG_CAPACITY};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,6 +38,8 @@ pub(crate) struct AppState {
     /// The immutable part (users, catalog, reviews, recommendations).
     seed: Seed,
     data: Mutex<Data>,
+    /// The open order event streams.
+    hub: events::EventHub,
 }
 
 /// The mutable part.
@@ -47,6 +52,8 @@ struct Data {
     idempotency: HashMap<(String, String), String>,
     devices: HashMap<String, Device>,
     next_order_number: u64,
+    /// Order events (`GET /order-events`), appended with the change they report.
+    events: events::EventLog,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -77,10 +84,12 @@ impl AppState {
                 .map(|d| (d.id.clone(), d.clone()))
                 .collect(),
             next_order_number: FIRST_NEW_ORDER_NUMBER,
+            events: events::EventLog::default(),
         };
         Self {
             seed,
             data: Mutex::new(data),
+            hub: events::EventHub::default(),
         }
     }
 
@@ -135,11 +144,14 @@ pub(crate) fn routes(service: Service) -> Vec<(Method, &'static str)> {
 /// The whole app of one service: its routes, the control routes, a JSON 404,
 /// all wrapped in the counting/fault middleware.
 pub(crate) fn app(service: Service, state: SharedState, control: Control) -> Router {
-    let routes = table(service)
+    let mut routes = table(service)
         .into_iter()
-        .fold(Router::new(), |router, r| router.route(r.path, r.handler))
-        .with_state(state);
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler));
+    if service == Service::Order {
+        routes = routes.merge(events::control_router());
+    }
     routes
+        .with_state(state)
         .merge(control::router(control.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

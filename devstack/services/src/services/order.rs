@@ -1,11 +1,13 @@
-//! Order service: order history, quotes, idempotent order placement.
+//! Order service: order history, quotes, idempotent order placement; its
+//! event stream is in `events`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{SubsecRound, Utc};
 use downstream::models::{
-    CartItem, Cents, Order, OrderItem, OrderStatus, PlaceOrderRequest, Quote, QuoteRequest, User,
+    CartItem, Cents, Order, OrderEventType, OrderItem, OrderStatus, PlaceOrderRequest, Quote,
+    QuoteRequest, User,
 };
 
 use super::{ApiError, ApiResult, JsonBody, PathParams, QueryParams, Route, SharedState, route};
@@ -23,6 +25,9 @@ pub(super) fn routes() -> Vec<Route> {
         route(Method::POST, "/checkout/quote", post_quote),
         route(Method::POST, "/orders", post_order),
     ]
+    .into_iter()
+    .chain(super::events::routes())
+    .collect()
 }
 
 /// Newest first; orders placed through `POST /orders` come before seed orders.
@@ -207,5 +212,7 @@ async fn post_order(
         .or_default()
         .insert(0, id.clone());
     data.idempotency.insert(idempotency_key, id);
+    // Not on a replay of the key (returned above): nothing happened then.
+    super::events::publish(&state.hub, &mut data.events, OrderEventType::Placed, &order);
     Ok((StatusCode::CREATED, Json(order)))
 }

@@ -33,6 +33,7 @@ struct Case {
     path: &'static str,
     body: Option<Value>,
     idempotency_key: Option<&'static str>,
+    last_event_id: Option<&'static str>,
     status: u16,
 }
 
@@ -43,6 +44,7 @@ fn case(method: Method, template: &'static str, path: &'static str, status: u16)
         path,
         body: None,
         idempotency_key: None,
+        last_event_id: None,
         status,
     }
 }
@@ -55,6 +57,11 @@ impl Case {
 
     fn key(mut self, key: &'static str) -> Self {
         self.idempotency_key = Some(key);
+        self
+    }
+
+    fn last_event_id(mut self, id: &'static str) -> Self {
+        self.last_event_id = Some(id);
         self
     }
 }
@@ -117,6 +124,9 @@ fn cases() -> Vec<Case> {
                 "address_id": "a1", "shipping_option_id": "standard", "payment_method_id": "pm1"
             }))
             .key("contract-3"),
+        // From the start of the log: replays the order placed above.
+        case(M::GET, "/order-events", "/order-events", 200).last_event_id("0"),
+        case(M::GET, "/order-events", "/order-events", 400).last_event_id("-1"),
         // recommendation
         case(M::GET, "/users/{id}/recommendations", "/users/u1/recommendations", 200),
         case(M::GET, "/users/{id}/recommendations", "/users/u1/recommendations?limit=101", 400),
@@ -215,8 +225,27 @@ async fn every_documented_operation_answers_as_documented() {
         if let Some(key) = case.idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        let reply = stack.send(request).await;
+        if let Some(id) = case.last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
         let label = format!("{} {} ({})", case.method, case.path, service);
+        let status = case.status.to_string();
+        if let Some(stream) = operation["responses"]
+            .get(&status)
+            .map(|r| resolve(&doc, r))
+            .and_then(|r| r.pointer("/content/text~1event-stream"))
+        {
+            // A stream does not end: check its first event and leave.
+            let event = first_event(request).await;
+            check(&doc, &stream["x-event-data"], &event, &label, &mut errors);
+            exercised.insert((
+                service,
+                case.method.as_str().to_owned(),
+                case.template.to_owned(),
+            ));
+            continue;
+        }
+        let reply = stack.send(request).await;
         if reply.status.as_u16() != case.status {
             errors.push(format!(
                 "{label}: status {} (expected {}): {}",
@@ -224,7 +253,6 @@ async fn every_documented_operation_answers_as_documented() {
             ));
             continue;
         }
-        let status = case.status.to_string();
         let Some(response) = operation["responses"].get(&status) else {
             errors.push(format!("{label}: status {status} is not documented"));
             continue;
@@ -249,4 +277,34 @@ async fn every_documented_operation_answers_as_documented() {
         missing.is_empty(),
         "operations never answered with success: {missing:?}"
     );
+}
+
+/// The `data:` of the first event of an event stream, as JSON.
+async fn first_event(request: reqwest::RequestBuilder) -> Value {
+    let mut response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "content type of a stream"
+    );
+    let mut text = String::new();
+    loop {
+        // Only complete blocks (ended by a blank line); keep-alives (`:`
+        // lines) have no data.
+        if let Some(data) = text
+            .rsplit_once("\n\n")
+            .into_iter()
+            .flat_map(|(complete, _)| complete.lines())
+            .find_map(|line| line.strip_prefix("data: "))
+        {
+            return serde_json::from_str(data).unwrap();
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
 }

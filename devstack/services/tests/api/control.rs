@@ -94,6 +94,7 @@ async fn request_log_captures_headers_and_ids() {
             traceparent: Some(traceparent.into()),
             user_id: Some("u1".into()),
             idempotency_key: None,
+            last_event_id: None,
         }
     );
     assert_eq!(log[1].route, "GET /products/{id}");

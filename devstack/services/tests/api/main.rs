@@ -5,4 +5,5 @@
 mod common;
 mod contract;
 mod control;
+mod events;
 mod services;

@@ -8,6 +8,7 @@ mod clients;
 mod coalescing;
 mod deadlines;
 mod errors;
+mod events;
 mod hostile_ids;
 mod lookups;
 mod retries;
