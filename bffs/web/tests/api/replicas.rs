@@ -108,7 +108,7 @@ async fn a_product_fetched_through_one_replica_is_served_by_another_without_a_ca
     );
 
     // Without Redis, B would have called the service itself: today's behaviour.
-    let mut alone = test_config(&services);
+    let alone = test_config(&services);
     alone.validate().unwrap();
     let c = replica(&alone).await;
     let calls = product_calls(&services);
