@@ -15,6 +15,7 @@ mod ids;
 pub mod models;
 pub mod resilience;
 mod service;
+pub mod spans;
 pub mod telemetry;
 
 pub use cache::{IdHasher, IdMap};

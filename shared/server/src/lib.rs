@@ -8,7 +8,7 @@
 //!
 //! ```ignore
 //! let config = Config::from_env(Defaults { listen: "127.0.0.1:4000".parse()? })?;
-//! bff_server::init_tracing(config.log_format);
+//! let traces = bff_server::telemetry::init(config.log_format)?; // logs, and traces if asked for
 //! let http = downstream::http::build_http_client()?; // the process's one client
 //! let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
 //! let router = bff_server::front_door(web_bff::routes(&config), &config, verifier);
@@ -27,6 +27,7 @@ pub mod metrics;
 mod rate_limit;
 mod run;
 mod serve;
+pub mod telemetry;
 
 pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind};
 pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};
@@ -50,6 +51,9 @@ pub use serve::{
 pub fn binary_name() -> String {
     std::env::current_exe()
         .ok()
-        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .and_then(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "bff".to_owned())
 }

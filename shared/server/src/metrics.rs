@@ -54,6 +54,7 @@ pub fn install_prometheus() -> Option<&'static PrometheusHandle> {
             }
             downstream::describe_metrics();
             describe_metrics();
+            crate::telemetry::describe_metrics();
             let upkeep = handle.clone();
             let spawned = std::thread::Builder::new()
                 .name("metrics-upkeep".into())

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use axum::Router;
 
 use crate::config::{Config, ConfigError, Defaults};
-use crate::serve::{ServeError, init_tracing, serve};
+use crate::serve::{ServeError, serve};
+use crate::telemetry::{self, TelemetryError};
 
 /// Why a BFF could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,8 @@ pub enum StartError {
     Schema(String),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
 }
 
 /// Loads config from the environment (default listen address
@@ -44,8 +47,14 @@ async fn try_run(
         reason: format!("default listen address {default_listen:?} is not host:port"),
     })?;
     let config = Config::from_env(Defaults { listen })?;
-    init_tracing(config.log_format);
-    let router = app(&config)?;
-    serve(router, &config).await?;
-    Ok(())
+    let traces = telemetry::init(config.log_format)?;
+    let served = match app(&config) {
+        Ok(router) => serve(router, &config).await.map_err(StartError::from),
+        Err(error) => Err(error),
+    };
+    // The last spans, within a bounded time, whatever ended the process.
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
+    served
 }

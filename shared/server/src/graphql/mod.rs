@@ -19,6 +19,7 @@
 
 mod csrf;
 mod endpoint;
+mod hash;
 mod introspection;
 pub mod json;
 mod limits;
@@ -31,6 +32,7 @@ pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
+pub use hash::sha256_hex;
 pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, parse_query};
 pub use loaders::{MAX_BATCH_SIZE, ProductLoader};
 pub use nulls::{NullPropagation, SdlError};
@@ -141,4 +143,20 @@ pub(crate) fn operation_to_run<'a>(
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
+}
+
+/// [`operation_to_run`] with the operation's name: the one asked for, or
+/// the only operation's own (`None` for an anonymous one).
+pub(crate) fn named_operation_to_run<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&'a str>,
+) -> Option<(Option<&'a str>, &'a Positioned<OperationDefinition>)> {
+    let operation = operation_to_run(document, name)?;
+    let name = match &document.operations {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(operations) => {
+            name.or_else(|| operations.keys().next().map(|name| name.as_str()))
+        }
+    };
+    Some((name, operation))
 }
