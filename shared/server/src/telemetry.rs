@@ -629,7 +629,8 @@ where
         Either::Right(Box::pin(async move {
             let response = answer.await?;
             let status = response.status();
-            span.record("http.response.status_code", status.as_u16());
+            // As i64: the OpenTelemetry layer would record a u64 as text.
+            span.record("http.response.status_code", i64::from(status.as_u16()));
             if status.is_server_error() {
                 span.record("error.type", status.as_str());
                 span.record("otel.status_code", "ERROR");
