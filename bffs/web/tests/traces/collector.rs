@@ -160,11 +160,21 @@ impl Collector {
         *self.runtime.lock().unwrap() = Some(runtime);
     }
 
-    /// Closes the port and every connection to it.
+    /// Closes the port and every connection to it (returns once a connect
+    /// is refused: the runtime drops its tasks in the background).
     pub(crate) fn down(&self) {
         if let Some(runtime) = self.runtime.lock().unwrap().take() {
             runtime.shutdown_background();
         }
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let closed = (0..100).any(|_| {
+            let refused = std::net::TcpStream::connect(address).is_err();
+            if !refused {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            refused
+        });
+        assert!(closed, "the collector's port stayed open");
     }
 
     /// Listens again, on the same port.
