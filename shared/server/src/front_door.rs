@@ -162,14 +162,11 @@ impl FrontDoor {
         // Decided once: with traces off, requests take no OpenTelemetry path.
         let traces = crate::telemetry::enabled();
         let trace = TraceLayer::new_for_http()
-            .make_span_with(move |request: &Request| {
+            .make_span_with(|request: &Request| {
                 let request_id = request
                     .extensions()
                     .get::<RequestContext>()
                     .map_or("", |context| context.request_id.as_str());
-                if traces {
-                    return crate::telemetry::server_span(request, request_id);
-                }
                 // The path only: query strings can carry personal data.
                 tracing::info_span!(
                     "request",
@@ -199,7 +196,8 @@ impl FrontDoor {
                 request_context,
             ))
             .layer(trace)
-            .layer(crate::telemetry::FollowServerSpanLayer { traces })
+            // With traces on, the OpenTelemetry server span.
+            .layer(crate::telemetry::ServerSpanLayer { traces })
             // A panicking handler or resolver: 500 with the usual body (and
             // the request id header); the panic message stays in the log.
             .layer(CatchPanicLayer::custom(

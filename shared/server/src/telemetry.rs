@@ -62,8 +62,8 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData,
     SpanExporter, SpanProcessor,
 };
-use tracing::Span;
 use tracing::field::Empty;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
@@ -515,39 +515,46 @@ where
         }))
 }
 
-/// The OpenTelemetry server span of `request` (name `{method} {route}`),
-/// a child of the client's `traceparent` when it sent a valid one; the
-/// front door makes it when traces are on. It keeps the fields the
-/// request's log lines have (`method`, `path`, `request_id`).
-pub(crate) fn server_span(request: &Request, request_id: &str) -> Span {
+/// The target of the spans made for traces only. They are TRACE-level,
+/// so the log filter (`info` by default) leaves them out of the log lines,
+/// which stay as they are with traces on or off; the OpenTelemetry layer
+/// takes them whatever the level.
+pub(crate) const TARGET: &str = "otel";
+
+/// The OpenTelemetry server span of `request` (name `{method} {route}`), a
+/// child of the client's `traceparent` when it sent a valid one.
+fn server_span(request: &Request) -> Span {
     let method = request.method();
     let known = known_method(method);
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    // The path only: query strings can carry personal data.
-    let path = request.uri().path();
     let name = match (known, route) {
         (Some(method), Some(route)) => format!("{method} {route}"),
         (Some(method), None) => method.to_owned(),
         (None, Some(route)) => format!("HTTP {route}"),
         (None, None) => "HTTP".to_owned(),
     };
-    let span = tracing::info_span!(
+    let request_id = request
+        .extensions()
+        .get::<RequestContext>()
+        .map(|context| context.request_id.as_str());
+    let span = tracing::trace_span!(
+        target: TARGET,
         "request",
-        otel.name = name,
+        otel.name = %name,
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = known.unwrap_or("_OTHER"),
         http.route = route,
-        url.path = path,
+        // The path only: query strings can carry personal data.
+        url.path = request.uri().path(),
         url.scheme = "http",
         http.response.status_code = Empty,
         error.type = Empty,
-        method = %method,
-        path = %path,
-        request_id = %request_id,
+        // What the request's log lines carry, to go from one to the other.
+        bff.request_id = request_id,
     );
     let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
     if parent.span().span_context().is_valid() {
@@ -574,34 +581,35 @@ fn known_method(method: &Method) -> Option<&'static str> {
 }
 
 /// The service right inside the front door's trace layer. With traces on,
-/// the request's context takes the server span's trace (so that downstream
-/// calls are its children), and the span gets the response's status (an
-/// error status for a 5xx); with traces off it only passes the request on
-/// (no boxing, unlike a `from_fn` middleware).
+/// it runs the request in its OpenTelemetry server span ([`server_span`]),
+/// the request's context takes that span's trace (so that downstream calls
+/// are its children), and the span gets the response's status (an error
+/// status for a 5xx). With traces off it only passes the request on (no
+/// boxing, unlike a `from_fn` middleware).
 #[derive(Debug, Clone)]
-pub(crate) struct FollowServerSpan<S> {
+pub(crate) struct ServerSpan<S> {
     inner: S,
     traces: bool,
 }
 
-/// Makes [`FollowServerSpan`]s; `traces`: whether traces are on.
+/// Makes [`ServerSpan`]s; `traces`: whether traces are on.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FollowServerSpanLayer {
+pub(crate) struct ServerSpanLayer {
     pub(crate) traces: bool,
 }
 
-impl<S> tower::Layer<S> for FollowServerSpanLayer {
-    type Service = FollowServerSpan<S>;
+impl<S> tower::Layer<S> for ServerSpanLayer {
+    type Service = ServerSpan<S>;
 
-    fn layer(&self, inner: S) -> FollowServerSpan<S> {
-        FollowServerSpan {
+    fn layer(&self, inner: S) -> ServerSpan<S> {
+        ServerSpan {
             inner,
             traces: self.traces,
         }
     }
 }
 
-impl<S, B> tower::Service<Request> for FollowServerSpan<S>
+impl<S, B> tower::Service<Request> for ServerSpan<S>
 where
     S: tower::Service<Request, Response = http::Response<B>>,
     S::Future: Send + 'static,
@@ -618,25 +626,29 @@ where
         if !self.traces {
             return Either::Left(self.inner.call(request));
         }
-        let span = Span::current();
+        let span = server_span(&request);
         if let (Some(trace), Some(context)) = (
             trace_of(&span),
             request.extensions_mut().get_mut::<RequestContext>(),
         ) {
             context.trace = trace;
         }
-        let answer = self.inner.call(request);
-        Either::Right(Box::pin(async move {
-            let response = answer.await?;
-            let status = response.status();
-            // As i64: the OpenTelemetry layer would record a u64 as text.
-            span.record("http.response.status_code", i64::from(status.as_u16()));
-            if status.is_server_error() {
-                span.record("error.type", status.as_str());
-                span.record("otel.status_code", "ERROR");
+        let answer = span.in_scope(|| self.inner.call(request));
+        let recorder = span.clone();
+        Either::Right(Box::pin(
+            async move {
+                let response = answer.await?;
+                let status = response.status();
+                // As i64: the OpenTelemetry layer would record a u64 as text.
+                recorder.record("http.response.status_code", i64::from(status.as_u16()));
+                if status.is_server_error() {
+                    recorder.record("error.type", status.as_str());
+                    recorder.record("otel.status_code", "ERROR");
+                }
+                Ok(response)
             }
-            Ok(response)
-        }))
+            .instrument(span),
+        ))
     }
 }
 

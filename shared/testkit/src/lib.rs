@@ -7,6 +7,7 @@ pub mod equivalence;
 pub mod fuzz;
 pub mod graphql_http;
 pub mod openapi;
+pub mod otlp;
 pub mod selection;
 
 use serde_json::Value;

@@ -1,36 +1,26 @@
 //! Traces end to end: the web BFF exporting OpenTelemetry spans over
-//! OTLP/HTTP to a collector inside the test, in front of devstack.
+//! OTLP/HTTP to a collector inside the test (`testkit::otlp`), in front of
+//! devstack.
 //!
 //! A binary of its own: the tracer provider and the log subscriber are the
-//! process's, set once (see [`collector`]). The tests share that one
-//! collector and one exporter, so they run one at a time ([`SERIAL`]).
+//! process's. Every test starts with `collector()` and holds `SERIAL`.
 #![allow(clippy::unwrap_used)]
 
-mod collector;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code, unused_imports)]
 mod helpers;
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use bff_server::LogFormat;
-use bff_server::telemetry::{self, TraceConfig, Traces};
-use devstack_services::{Fault, RecordedRequest};
+use devstack_services::Fault;
 use serde_json::json;
+use testkit::otlp::{
+    CLIENT, ERROR, INTERNAL, QUEUE, SERIAL, SERVER, arrival, collector, named, of_kind,
+    one_of_kind, one_trace_id, spans_dropped, traceparent, wait_for_trace, within,
+};
 
-use collector::{Collector, Received};
 use helpers::{TestApp, data, json_200, spawn_app, spawn_app_with};
-
-/// Spans the export queue holds: small, so that a slow collector fills it.
-const QUEUE: usize = 64;
-
-/// Span kinds and status codes as OTLP encodes them.
-const INTERNAL: i32 = 1;
-const SERVER: i32 = 2;
-const CLIENT: i32 = 3;
-const ERROR: i32 = 2;
 
 const DASHBOARD: &str = "query Dashboard { dashboard {
     user { name }
@@ -39,69 +29,14 @@ const DASHBOARD: &str = "query Dashboard { dashboard {
     analytics { ordersThisMonth }
 } }";
 
-/// One test at a time: they share the collector (and make it slow or take
-/// it down) and the export queue.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The process's collector, with traces turned on and exported to it.
-/// Every test calls it first: the front door reads whether traces are on
-/// when an app is built.
-fn collector() -> &'static Collector {
-    static SETUP: OnceLock<(Collector, Traces)> = OnceLock::new();
-    &SETUP
-        .get_or_init(|| {
-            let collector = Collector::start();
-            let endpoint = collector.endpoint();
-            // What an operator sets, read as the process would read it.
-            let config = TraceConfig::from_lookup(|name| match name {
-                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
-                "OTEL_BSP_SCHEDULE_DELAY" => Some("50".into()),
-                "OTEL_BSP_MAX_QUEUE_SIZE" => Some(QUEUE.to_string()),
-                // A slow collector holds an export until the test lets it go.
-                "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("60000".into()),
-                _ => None,
-            })
-            .unwrap();
-            let traces = telemetry::init_with(LogFormat::Text, config)
-                .unwrap()
-                .expect("traces are on");
-            assert!(telemetry::enabled());
-            (collector, traces)
-        })
-        .0
-}
-
-/// The spans of trace `trace_id`, once at least `count` arrived (and a
-/// moment more, for any straggler).
-async fn wait_for_trace(trace_id: &str, count: usize) -> Vec<Received> {
-    match arrival(trace_id, count, Duration::from_secs(30)).await {
-        Ok(spans) => spans,
-        Err(found) => panic!(
-            "trace {trace_id}: {} of {count} spans arrived: {found:#?}",
-            found.len()
-        ),
-    }
-}
-
-/// The spans of trace `trace_id` once `count` arrived, or what did
-/// within `patience`.
-async fn arrival(
-    trace_id: &str,
-    count: usize,
-    patience: Duration,
-) -> Result<Vec<Received>, Vec<Received>> {
-    let deadline = Instant::now() + patience;
-    loop {
-        let found = collector().trace(trace_id);
-        if found.len() >= count {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return Ok(collector().trace(trace_id));
-        }
-        if Instant::now() >= deadline {
-            return Err(found);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The one trace id of every downstream call the app recorded.
+fn recorded_trace_id(app: &TestApp) -> String {
+    let requests = app.downstream_requests();
+    one_trace_id(
+        requests
+            .iter()
+            .map(|request| request.traceparent.as_deref().unwrap()),
+    )
 }
 
 /// Dashboards until one's whole trace arrives: after the collector was
@@ -117,52 +52,6 @@ async fn traces_flow_again(app: &TestApp) {
         }
     }
     panic!("no trace arrived after the collector recovered");
-}
-
-/// The `(trace id, parent span id, flags)` of a recorded `traceparent`.
-fn traceparent(request: &RecordedRequest) -> (String, String, String) {
-    let header = request.traceparent.as_deref().unwrap();
-    let parts: Vec<&str> = header.split('-').collect();
-    assert_eq!(parts.len(), 4, "{header}");
-    assert_eq!(parts[0], "00", "{header}");
-    (parts[1].into(), parts[2].into(), parts[3].into())
-}
-
-/// The one trace id of every downstream call the app recorded.
-fn recorded_trace_id(app: &TestApp) -> String {
-    let ids: BTreeSet<String> = app
-        .downstream_requests()
-        .iter()
-        .map(|request| traceparent(request).0)
-        .collect();
-    assert_eq!(ids.len(), 1, "{ids:?}");
-    ids.into_iter().next().unwrap()
-}
-
-fn of_kind(spans: &[Received], kind: i32) -> Vec<&Received> {
-    spans.iter().filter(|span| span.span.kind == kind).collect()
-}
-
-fn one_of_kind(spans: &[Received], kind: i32) -> &Received {
-    let found = of_kind(spans, kind);
-    assert_eq!(found.len(), 1, "{kind}: {spans:#?}");
-    found[0]
-}
-
-fn named<'a>(spans: &[&'a Received], name: &str) -> &'a Received {
-    let found: Vec<_> = spans.iter().filter(|span| span.name() == name).collect();
-    assert_eq!(found.len(), 1, "{name}: {spans:#?}");
-    found[0]
-}
-
-/// The value of `bff_trace_spans_dropped_total`, 0 before the first drop.
-fn spans_dropped() -> f64 {
-    let rendered = bff_server::metrics::install_prometheus().unwrap().render();
-    rendered
-        .lines()
-        .filter(|line| line.starts_with(telemetry::TRACE_SPANS_DROPPED))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test]
@@ -207,10 +96,6 @@ async fn a_dashboard_is_one_trace_server_then_operation_then_one_client_span_per
     assert_eq!(operation.str("graphql.operation.name"), Some("Dashboard"));
     let hash = bff_server::graphql::sha256_hex(DASHBOARD);
     assert_eq!(operation.str("graphql.document.hash"), Some(hash.as_str()));
-    let within = |inner: &Received, outer: &Received| {
-        inner.span.start_time_unix_nano >= outer.span.start_time_unix_nano
-            && inner.span.end_time_unix_nano <= outer.span.end_time_unix_nano
-    };
     assert!(within(operation, server), "{operation:#?} {server:#?}");
 
     // One client span per call, a child of the operation; each call's
@@ -219,7 +104,7 @@ async fn a_dashboard_is_one_trace_server_then_operation_then_one_client_span_per
     assert_eq!(clients.len(), recorded.len());
     let mut seen = BTreeSet::new();
     for request in &recorded {
-        let (_, parent, flags) = traceparent(request);
+        let (_, parent, flags) = traceparent(request.traceparent.as_deref().unwrap());
         assert_eq!(flags, "01");
         let client = clients
             .iter()
@@ -298,7 +183,7 @@ async fn an_incoming_traceparent_is_continued_and_its_sampling_decision_kept() {
     data(&json_200(response).await);
     assert_eq!(recorded_trace_id(&app), unsampled);
     for request in app.downstream_requests() {
-        let (_, parent, flags) = traceparent(&request);
+        let (_, parent, flags) = traceparent(request.traceparent.as_deref().unwrap());
         assert_eq!(flags, "00");
         assert_ne!(parent, client_span, "the BFF's own span goes downstream");
     }

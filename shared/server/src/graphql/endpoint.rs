@@ -333,7 +333,8 @@ fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> 
             (name.map(str::to_owned), Some(kind))
         })
         .unwrap_or_default();
-    let span = tracing::info_span!(
+    let span = tracing::trace_span!(
+        target: crate::telemetry::TARGET,
         "graphql",
         otel.name = kind.unwrap_or("GraphQL Operation"),
         otel.kind = "internal",
