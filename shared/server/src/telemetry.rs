@@ -295,6 +295,13 @@ fn parse_endpoint(
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid(name, "must be an http:// or https:// URL"));
     }
+    // They would show in export errors; credentials go in headers.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            name,
+            "must not hold credentials: send them with OTEL_EXPORTER_OTLP_HEADERS",
+        ));
+    }
     if !append_path {
         return Ok(url);
     }
@@ -957,6 +964,13 @@ mod tests {
             ],
             [
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "hunter2-secret:4318"),
+                ("OTEL_SERVICE_NAME", "x"),
+            ],
+            [
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "https://me:hunter2-secret@collector",
+                ),
                 ("OTEL_SERVICE_NAME", "x"),
             ],
         ] {
