@@ -19,7 +19,6 @@ use url::Url;
 use crate::is_valid_id;
 use crate::resilience::{CircuitBreaker, RetryPolicy, is_retryable};
 use crate::spans::{self, ClientSpan, TryInfo};
-use crate::telemetry::Outcome;
 use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, TraceParent, telemetry};
 
 /// Pool tuning for one process talking to a handful of services on a fast network.
@@ -240,7 +239,7 @@ impl<'a> Call<'a> {
             })
         };
         if let Some(refusal) = self.refused {
-            telemetry::call(service, Outcome::Refused, None);
+            telemetry::call(service, telemetry::Outcome::Refused, None);
             return Err(refusal);
         }
         if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
@@ -354,7 +353,7 @@ impl<'a> Call<'a> {
         let service = endpoint.service;
         let route = self.route;
         if let Some(refusal) = &self.refused {
-            telemetry::call(service, Outcome::Refused, None);
+            telemetry::call(service, telemetry::Outcome::Refused, None);
             return Err(refusal.clone());
         }
         let max_retries = if self.method == Method::GET {
@@ -375,8 +374,8 @@ impl<'a> Call<'a> {
                 .min(deadline.saturating_duration_since(Instant::now()));
             if try_timeout.is_zero() {
                 tracing::debug!(%service, route, "request deadline passed before the call");
-                telemetry::call(service, Outcome::Timeout, None);
-                spans::end(span, Outcome::Timeout, None);
+                telemetry::call(service, telemetry::Outcome::Timeout, None);
+                spans::end(span, telemetry::Outcome::Timeout, None);
                 return Err(DownstreamError::Timeout { service });
             }
             // Built before the breaker is asked: a request that cannot be
@@ -384,7 +383,7 @@ impl<'a> Call<'a> {
             let request = match self.request(ctx, &trace) {
                 Ok(request) => request,
                 Err(error) => {
-                    spans::end(span, Outcome::Refused, None);
+                    spans::end(span, telemetry::Outcome::Refused, None);
                     return Err(error);
                 }
             };
@@ -392,8 +391,8 @@ impl<'a> Call<'a> {
                 endpoint.retry.record_call();
             }
             let Some(permit) = endpoint.breaker.try_acquire() else {
-                telemetry::call(service, Outcome::CircuitOpen, None);
-                spans::end(span, Outcome::CircuitOpen, None);
+                telemetry::call(service, telemetry::Outcome::CircuitOpen, None);
+                spans::end(span, telemetry::Outcome::CircuitOpen, None);
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
@@ -409,7 +408,7 @@ impl<'a> Call<'a> {
                     (Err(failure.error), status, failure.retry_after)
                 }
             };
-            let named = Outcome::of(&outcome);
+            let named = telemetry::Outcome::of(&outcome);
             telemetry::call(service, named, Some(started.elapsed()));
             spans::end(span, named, status);
             permit.record(&outcome);
@@ -532,7 +531,7 @@ impl<'a> Call<'a> {
         self.build_request(ctx, trace).map_err(|reason| {
             let (service, route) = (self.endpoint.service, self.route);
             tracing::debug!(%service, route, reason, "downstream request cannot be sent");
-            telemetry::call(service, Outcome::Refused, None);
+            telemetry::call(service, telemetry::Outcome::Refused, None);
             DownstreamError::Unsendable { service }
         })
     }

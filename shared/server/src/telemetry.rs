@@ -8,19 +8,25 @@
 //! when it sent a valid one. For web-bff's dashboard:
 //!
 //! ```text
-//! POST /graphql                    SERVER    http.request.method=POST http.route=/graphql
-//! │                                          url.path=/graphql http.response.status_code=200
-//! └─ query                         INTERNAL  graphql.operation.type=query
-//!    │                                       graphql.operation.name=Dashboard (when named)
-//!    │                                       graphql.document.hash=<sha256 of the query text>
-//!    ├─ GET /users                 CLIENT    peer.service=user url.template=/users
-//!    │                                       bff.cache.name=user bff.cache.result=miss
-//!    ├─ GET /users/{id}/orders     CLIENT    peer.service=order   ┐ first round,
-//!    ├─ GET /users/{id}/recommendations      peer.service=recommendation │ side by side
-//!    ├─ GET /users/{id}/analytics  CLIENT    peer.service=user    ┘
-//!    └─ GET /products              CLIENT    peer.service=product, after the orders and
-//!                                            recommendations: the second round, one batch
+//! POST /graphql                          server    http.request.method=POST
+//! │                                                http.route=/graphql url.path=/graphql
+//! │                                                http.response.status_code=200
+//! └─ query                               internal  graphql.operation.type=query
+//!    │                                             graphql.operation.name=Dashboard
+//!    │                                             graphql.document.hash=<SHA-256 of the query>
+//!    │  first round, side by side:
+//!    ├─ GET /users                       client    peer.service=user url.template=/users
+//!    │                                             bff.cache.name=user bff.cache.result=miss
+//!    ├─ GET /users/{id}/orders           client    peer.service=order
+//!    ├─ GET /users/{id}/recommendations  client    peer.service=recommendation
+//!    ├─ GET /users/{id}/analytics        client    peer.service=user
+//!    │  second round, once the orders and recommendations are in:
+//!    └─ GET /products                    client    peer.service=product (one batch)
+//!                                                  bff.cache.name=product bff.cache.result=miss
 //! ```
+//!
+//! (With warm entity caches the `GET /users` and `GET /products` spans
+//! are missing or carry only the missed ids: a cache hit makes no call.)
 //!
 //! Each client span is one try (a retry is another span, with
 //! `http.request.resend_count`); its `traceparent` header carries that
@@ -34,7 +40,10 @@
 //! # Cost
 //!
 //! With traces off nothing here runs on a request but a branch on a flag
-//! read when the router was built (and one atomic load per downstream try).
+//! read when the router was built, and one atomic load per GraphQL
+//! operation and per downstream try. The spans made for traces only are
+//! TRACE-level spans of target `otel`: log lines are the same with traces
+//! on or off.
 //! With traces on, spans go to a bounded queue
 //! ([`TraceConfig::max_queue_size`]) that a background thread exports in
 //! batches; a slow or absent collector never slows a request: when the
@@ -44,9 +53,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
-
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
 use downstream::{RequestContext, TraceParent};
