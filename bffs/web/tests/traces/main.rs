@@ -20,7 +20,7 @@ use testkit::otlp::{
     one_of_kind, one_trace_id, spans_dropped, traceparent, wait_for_trace, within,
 };
 
-use helpers::{TestApp, data, json_200, spawn_app, spawn_app_with};
+use helpers::{PREFLIGHT, TestApp, data, json_200, spawn_app, spawn_app_with};
 
 const DASHBOARD: &str = "query Dashboard { dashboard {
     user { name }
@@ -199,39 +199,45 @@ async fn an_incoming_traceparent_is_continued_and_its_sampling_decision_kept() {
 async fn no_attribute_holds_a_variable_a_token_or_the_query_string() {
     collector();
     let _serial = SERIAL.lock().await;
-    let app = spawn_app().await;
+    let app = spawn_app_with(|config| config.downstream.cache.ttl_ms = 0).await;
     let token = app.token("u1");
     let secret = "zz-secret-variable-4f1c";
     let query = "query Look($id: ID!) { product(id: $id) { name } me { name } }";
-    let response = app
+    let variables = json!({ "id": secret });
+    let post = app
         .client
         .post(app.url("/graphql?who=zz-secret-query-string"))
-        .bearer_auth(&token)
-        .json(&json!({ "query": query, "variables": { "id": secret } }))
-        .send()
-        .await
-        .unwrap();
-    let body = json_200(response).await;
-    assert_eq!(data(&body)["product"], json!(null));
-    let recorded = app.downstream_requests();
-    // The secret id did go downstream, in the batch's query string.
-    assert!(
-        recorded
-            .iter()
-            .any(|request| request.ids.iter().any(|id| id == secret)),
-        "{recorded:#?}"
-    );
-    let trace_id = recorded_trace_id(&app);
-    let spans = wait_for_trace(&trace_id, 2 + recorded.len()).await;
-    let operation = one_of_kind(&spans, INTERNAL);
-    assert_eq!(operation.str("graphql.operation.name"), Some("Look"));
-    let server = one_of_kind(&spans, SERVER);
-    assert_eq!(server.str("url.path"), Some("/graphql"));
-    let signature = token.rsplit('.').next().unwrap();
-    for span in &spans {
-        for value in span.all_values() {
-            for leak in [secret, &token, signature, "zz-secret-query-string", "$id"] {
-                assert!(!value.contains(leak), "{leak:?} in {value} of {span:#?}");
+        .json(&json!({ "query": query, "variables": variables }));
+    // Over GET, the query and its variables are the URL's query string.
+    let get = app
+        .client
+        .get(app.url("/graphql"))
+        .header(PREFLIGHT.0, PREFLIGHT.1)
+        .query(&[("query", query), ("variables", &variables.to_string())]);
+    for request in [post, get] {
+        app.services.reset();
+        let body = json_200(request.bearer_auth(&token).send().await.unwrap()).await;
+        assert_eq!(data(&body)["product"], json!(null));
+        let recorded = app.downstream_requests();
+        // The secret id did go downstream, in the batch's query string.
+        assert!(
+            recorded
+                .iter()
+                .any(|request| request.ids.iter().any(|id| id == secret)),
+            "{recorded:#?}"
+        );
+        let trace_id = recorded_trace_id(&app);
+        let spans = wait_for_trace(&trace_id, 2 + recorded.len()).await;
+        let operation = one_of_kind(&spans, INTERNAL);
+        assert_eq!(operation.str("graphql.operation.name"), Some("Look"));
+        let server = one_of_kind(&spans, SERVER);
+        assert_eq!(server.str("url.path"), Some("/graphql"));
+        let signature = token.rsplit('.').next().unwrap();
+        for span in &spans {
+            for value in span.all_values() {
+                for leak in [secret, &token, signature, "zz-secret-query-string", "$id"] {
+                    assert!(!value.contains(leak), "{leak:?} in {value} of {span:#?}");
+                }
             }
         }
     }
