@@ -366,7 +366,9 @@ impl<'a> Call<'a> {
             // `None` while traces are off: then the request's own trace
             // context goes downstream.
             let span = self.client_span(ctx, retries);
-            let trace = span.as_ref().map_or(ctx.trace, ClientSpan::trace);
+            let trace = span
+                .as_ref()
+                .map_or(ctx.trace, |span| span.trace(ctx.trace));
             let try_timeout = endpoint
                 .retry
                 .per_try_timeout

@@ -61,10 +61,10 @@ pub(crate) struct TryInfo<'a> {
     pub(crate) cache: Option<&'static str>,
 }
 
-/// One started client span, and the trace context its try sends.
+/// One started client span. Just the span (one pointer pair): it is kept
+/// across the try's await, in every enclosing future.
 pub(crate) struct ClientSpan {
     span: BoxedSpan,
-    trace: TraceParent,
 }
 
 impl ClientSpan {
@@ -114,24 +114,13 @@ impl ClientSpan {
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent);
-        let own = span.span_context();
-        // A tracer that made no real span (none installed) leaves the
-        // request's own trace context to send.
-        let trace = if own.is_valid() {
-            TraceParent {
-                trace_id: u128::from_be_bytes(own.trace_id().to_bytes()),
-                span_id: u64::from_be_bytes(own.span_id().to_bytes()),
-                sampled: own.is_sampled(),
-            }
-        } else {
-            ctx.trace
-        };
-        Some(Self { span, trace })
+        Some(Self { span })
     }
 
-    /// The `traceparent` this try sends: the client span's id.
-    pub(crate) fn trace(&self) -> TraceParent {
-        self.trace
+    /// The `traceparent` this try sends, a child of `parent`: the client
+    /// span's id (`parent` itself if the tracer made no real span).
+    pub(crate) fn trace(&self, parent: TraceParent) -> TraceParent {
+        trace_parent_of(self.span.span_context()).unwrap_or(parent)
     }
 
     /// Ends the span with how the try went and the status it answered, if
@@ -152,6 +141,15 @@ impl ClientSpan {
         }
         self.span.end();
     }
+}
+
+/// The `traceparent` naming `span`; `None` for an invalid (no-op) span.
+pub fn trace_parent_of(span: &SpanContext) -> Option<TraceParent> {
+    span.is_valid().then(|| TraceParent {
+        trace_id: u128::from_be_bytes(span.trace_id().to_bytes()),
+        span_id: u64::from_be_bytes(span.span_id().to_bytes()),
+        sampled: span.is_sampled(),
+    })
 }
 
 /// Ends `span`, if there is one (see [`ClientSpan::end`]).

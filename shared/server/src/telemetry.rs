@@ -671,13 +671,7 @@ where
 /// and span ids, and whether it is sampled. `None` for a span no
 /// OpenTelemetry layer records.
 pub(crate) fn trace_of(span: &Span) -> Option<TraceParent> {
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    span_context.is_valid().then(|| TraceParent {
-        trace_id: u128::from_be_bytes(span_context.trace_id().to_bytes()),
-        span_id: u64::from_be_bytes(span_context.span_id().to_bytes()),
-        sampled: span_context.is_sampled(),
-    })
+    downstream::spans::trace_parent_of(span.context().span().span_context())
 }
 
 /// A request's headers, as the W3C propagator reads them.
