@@ -13,6 +13,7 @@
 //! let verifier = Arc::new(JwtVerifier::from_config(&config.jwt, &http)?);
 //! let router = bff_server::front_door(web_bff::routes(&config), &config, verifier);
 //! bff_server::serve(router, &config).await?;
+//! if let Some(traces) = traces { traces.shutdown().await } // the last spans, bounded
 //! ```
 
 pub mod auth;

@@ -488,12 +488,6 @@ impl Traces {
         self.provider.tracer("bff-server")
     }
 
-    /// Exports every span ended so far, waiting for the collector (blocks:
-    /// call it off the async runtime). Tests use it; a server never needs to.
-    pub fn force_flush(&self) -> OTelSdkResult {
-        self.provider.force_flush()
-    }
-
     /// Exports what is queued and stops, within [`SHUTDOWN_TIMEOUT`] (what
     /// is not sent by then is lost).
     pub async fn shutdown(self) {
@@ -509,9 +503,9 @@ impl Traces {
     }
 }
 
-/// The OpenTelemetry layer of the log subscriber: it turns the spans that
-/// say their `otel.kind` (the server and GraphQL operation spans) into
-/// OpenTelemetry spans, and nothing else (no log events).
+/// The OpenTelemetry layer of the log subscriber: it turns the spans made
+/// for traces (target [`TARGET`]: the server and GraphQL operation spans)
+/// into OpenTelemetry spans, and nothing else (no log events).
 pub(crate) fn layer<S>(tracer: SdkTracer) -> impl Layer<S> + Send + Sync + 'static
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
@@ -526,7 +520,7 @@ where
         .with_tracked_inactivity(false)
         .with_context_activation(false)
         .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
-            metadata.is_span() && metadata.fields().field("otel.kind").is_some()
+            metadata.is_span() && metadata.target() == TARGET
         }))
 }
 
