@@ -158,6 +158,9 @@ pub enum TelemetryError {
     Config(#[from] TraceConfigError),
     #[error("traces: cannot build the OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// A `max_level_*` feature of `tracing` compiled the trace spans out.
+    #[error("traces: this build leaves out TRACE-level spans (a max_level feature of tracing)")]
+    CompiledOut,
 }
 
 /// Which traces are recorded (`OTEL_TRACES_SAMPLER`, with
@@ -430,6 +433,9 @@ pub fn init_with(
         crate::serve::init_tracing(format);
         return Ok(None);
     };
+    if tracing::level_filters::STATIC_MAX_LEVEL < tracing::level_filters::LevelFilter::TRACE {
+        return Err(TelemetryError::CompiledOut);
+    }
     let traces = Traces::new(&config)?;
     if !crate::serve::install_subscriber(format, Some(traces.tracer())) {
         tracing::warn!("a log subscriber was installed first: no traces are exported");
@@ -527,7 +533,9 @@ where
 /// The target of the spans made for traces only. They are TRACE-level,
 /// so the log filter (`info` by default) leaves them out of the log lines,
 /// which stay as they are with traces on or off; the OpenTelemetry layer
-/// takes them whatever the level.
+/// takes them whatever the level (but a build with a `max_level_*`
+/// feature of `tracing` below trace has none: [`init`] refuses to start
+/// traces then).
 pub(crate) const TARGET: &str = "otel";
 
 /// The OpenTelemetry server span of `request` (name `{method} {route}`), a
