@@ -189,6 +189,11 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
         }
     }
 
+    /// What the stale marks and metrics call its entities, e.g. `product`.
+    pub fn kind(&self) -> &'static str {
+        self.inner.kind
+    }
+
     /// Counts `lookups` ids that ended as `event`.
     fn count(&self, event: telemetry::CacheEvent, lookups: usize) {
         let inner = &self.inner;

@@ -112,7 +112,9 @@ impl UserClient {
     ) -> Result<IdMap<Arc<User>>> {
         self.users
             .get_many(ctx, ids, |missing| async move {
-                let users = self.get_many(ctx, &missing).await?;
+                let users = self
+                    .fetch_many(ctx, &missing, Some(self.users.kind()))
+                    .await?;
                 Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
             })
             .await
@@ -125,7 +127,11 @@ impl UserClient {
         let mut found = self
             .wishlists
             .get_many(ctx, &ids, |_| async move {
-                Ok(vec![(id.to_owned(), self.wishlist(ctx, id).await?)])
+                let cache = Some(self.wishlists.kind());
+                Ok(vec![(
+                    id.to_owned(),
+                    self.fetch_wishlist(ctx, id, cache).await?,
+                )])
             })
             .await?;
         found.remove(id).ok_or(DownstreamError::NotFound {
@@ -144,12 +150,23 @@ impl UserClient {
     /// `GET /users?ids=a,b,c`: unknown ids are left out (invalid ones, see
     /// [`crate::is_valid_id`], without asking).
     pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<User>> {
+        self.fetch_many(ctx, ids, None).await
+    }
+
+    /// [`UserClient::get_many`], made for `cache`'s misses if given.
+    async fn fetch_many(
+        &self,
+        ctx: &RequestContext,
+        ids: &[String],
+        cache: Option<&'static str>,
+    ) -> Result<Vec<User>> {
         let Some(ids) = batch_list(ids) else {
             return Ok(Vec::new());
         };
         self.endpoint
             .call(Method::GET, "GET /users", &["users"])
             .query("ids", &ids)
+            .for_cache(cache)
             .fetch(ctx)
             .await
     }
@@ -168,12 +185,23 @@ impl UserClient {
 
     /// `GET /users/{id}/wishlist`
     pub async fn wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Wishlist> {
+        self.fetch_wishlist(ctx, id, None).await
+    }
+
+    /// [`UserClient::wishlist`], made for `cache`'s miss if given.
+    async fn fetch_wishlist(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        cache: Option<&'static str>,
+    ) -> Result<Wishlist> {
         self.endpoint
             .call(
                 Method::GET,
                 "GET /users/{id}/wishlist",
                 &["users", id, "wishlist"],
             )
+            .for_cache(cache)
             .fetch(ctx)
             .await
     }
@@ -253,7 +281,8 @@ impl ProductClient {
     ) -> Result<IdMap<Arc<Product>>> {
         self.products
             .get_many(ctx, ids, |missing| async move {
-                let products = self.get_many(ctx, &missing).await?;
+                let cache = Some(self.products.kind());
+                let products = self.fetch_many(ctx, &missing, cache).await?;
                 Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
             })
             .await
@@ -270,12 +299,23 @@ impl ProductClient {
     /// `GET /products?ids=a,b`: unknown ids are left out (invalid ones, see
     /// [`crate::is_valid_id`], without asking).
     pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<Product>> {
+        self.fetch_many(ctx, ids, None).await
+    }
+
+    /// [`ProductClient::get_many`], made for `cache`'s misses if given.
+    async fn fetch_many(
+        &self,
+        ctx: &RequestContext,
+        ids: &[String],
+        cache: Option<&'static str>,
+    ) -> Result<Vec<Product>> {
         let Some(ids) = batch_list(ids) else {
             return Ok(Vec::new());
         };
         self.endpoint
             .call(Method::GET, "GET /products", &["products"])
             .query("ids", &ids)
+            .for_cache(cache)
             .fetch(ctx)
             .await
     }

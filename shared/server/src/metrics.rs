@@ -153,6 +153,7 @@ pub fn install_prometheus() -> Option<&'static PrometheusHandle> {
                 metrics::counter!(name).absolute(0);
             }
             metrics::gauge!(ACTIVE_REQUESTS).set(0.0);
+            crate::telemetry::describe_metrics();
             let upkeep = handle.clone();
             let spawned = std::thread::Builder::new()
                 .name("metrics-upkeep".into())

@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod graphiql;
 pub mod graphql_http;
 pub mod openapi;
+pub mod otlp;
 pub mod prometheus;
 pub mod redis;
 pub mod selection;

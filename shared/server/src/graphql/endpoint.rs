@@ -229,6 +229,9 @@ where
                 return async_graphql::Response::from_errors(vec![refusal]);
             }
         };
+        // With traces on: the operation's span, the parent of its
+        // downstream calls; it ends with this function.
+        let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
         let scope = request
@@ -281,6 +284,9 @@ where
             }
             self.nulls
                 .apply(&query, operation_name.as_deref(), &mut response);
+            if let Some(span) = &span {
+                span.record("otel.status_code", "ERROR");
+            }
         }
         response
     }
@@ -319,6 +325,50 @@ where
                 .into_response()
         })
     }
+}
+
+/// The OpenTelemetry span of the operation `request` runs, as the GraphQL
+/// conventions have it (`graphql.operation.type`, `graphql.operation.name`)
+/// but named by the type alone (names are the client's to choose: unbounded);
+/// `graphql.document.hash` is the query's SHA-256 (its APQ hash). Never
+/// variables: they can hold personal data. The request's scope takes the
+/// span's trace, so its downstream calls are the span's children.
+fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> tracing::Span {
+    use async_graphql::parser::types::OperationType;
+
+    let asked = request.operation_name.clone();
+    let document = match admitted {
+        Admitted::Validated(cached) | Admitted::Checked(Some((cached, _))) => {
+            Some(&cached.document)
+        }
+        // Parsed by `admit` (unless it does not parse, then nothing is known).
+        Admitted::Checked(None) => request.parsed_query().ok(),
+    };
+    let (name, kind) = document
+        .and_then(|document| super::named_operation_to_run(document, asked.as_deref()))
+        .map(|(name, operation)| {
+            let kind = match operation.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            (name.map(str::to_owned), Some(kind))
+        })
+        .unwrap_or_default();
+    let span = tracing::trace_span!(
+        target: crate::telemetry::TARGET,
+        "graphql",
+        otel.name = kind.unwrap_or("GraphQL Operation"),
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        graphql.operation.type = kind,
+        graphql.operation.name = name,
+        graphql.document.hash = super::sha256_hex(&request.query),
+    );
+    if let Some(trace) = crate::telemetry::trace_of(&span) {
+        super::RequestScope::retrace(request, trace);
+    }
+    span
 }
 
 /// Puts errors in document order (by where the field is selected, then by

@@ -1,11 +1,12 @@
 //! What the resolvers of a GraphQL BFF share: the per-request scope, a
 //! role guard, and how a schema is finished.
 
+use std::any::TypeId;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode};
-use downstream::{Downstream, RequestContext};
+use downstream::{Downstream, RequestContext, TraceParent};
 
 use super::GraphQlEndpoint;
 use super::loaders::ProductLoader;
@@ -41,6 +42,26 @@ impl RequestScope {
         self.products.get_or_init(|| {
             ProductLoader::data_loader(self.downstream.products.clone(), self.ctx.clone())
         })
+    }
+
+    /// Makes the downstream calls of `request` children of `trace` (its
+    /// operation's span): the scope the handler attached is replaced by
+    /// the same one with that trace. Before execution only, while nothing
+    /// has used the scope yet.
+    pub(crate) fn retrace(request: &mut async_graphql::Request, trace: TraceParent) {
+        let Some(scope) = request
+            .data
+            .get(&TypeId::of::<RequestScope>())
+            .and_then(|data| data.downcast_ref::<RequestScope>())
+        else {
+            return;
+        };
+        let ctx = RequestContext {
+            trace,
+            ..scope.ctx.clone()
+        };
+        let retraced = RequestScope::new(Arc::clone(&scope.downstream), ctx, scope.viewer.clone());
+        request.data.insert(retraced);
     }
 
     /// The scope the HTTP handler attached to this request.
