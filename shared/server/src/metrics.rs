@@ -94,6 +94,7 @@ const FRONT_DOOR_METRICS: &[&str] = &[
     PERSISTED_QUERIES,
     READY,
     REQUEST_DEADLINE,
+    crate::telemetry::TRACE_SPANS_DROPPED,
     CONNECTIONS_OPEN,
     CONNECTIONS_REFUSED,
     CONNECTIONS_TIMED_OUT,
@@ -149,7 +150,12 @@ pub fn install_prometheus() -> Option<&'static PrometheusHandle> {
             describe_metrics();
             // Series without labels exist from the start (at 0), so that
             // a rate over them is defined before the first event.
-            for name in [CONNECTIONS_REFUSED, ACCEPT_ERRORS, RATE_LIMITED] {
+            for name in [
+                CONNECTIONS_REFUSED,
+                ACCEPT_ERRORS,
+                RATE_LIMITED,
+                crate::telemetry::TRACE_SPANS_DROPPED,
+            ] {
                 metrics::counter!(name).absolute(0);
             }
             metrics::gauge!(ACTIVE_REQUESTS).set(0.0);
