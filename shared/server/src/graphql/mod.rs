@@ -27,6 +27,7 @@ mod limits;
 mod loaders;
 mod nulls;
 mod scope;
+mod stale;
 
 pub use crate::error::graphql_error_response;
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
@@ -38,6 +39,7 @@ pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, parse_query};
 pub use loaders::{MAX_BATCH_SIZE, ProductLoader};
 pub use nulls::{NullPropagation, SdlError};
 pub use scope::{RequestScope, RoleGuard, SchemaOptions};
+pub use stale::{Entity, Tracked};
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 use async_graphql::{Positioned, Response, ServerError};
