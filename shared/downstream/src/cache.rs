@@ -156,7 +156,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
         let shared = enabled
             .then(|| SecondLevel::new(shared, kind, config))
             .flatten();
-        let first_level = enabled && !(shared.is_some() && writes == Writes::ThroughTheBff);
+        let first_level =
+            enabled && config.first_level && !(shared.is_some() && writes == Writes::ThroughTheBff);
         Self {
             inner: Arc::new(Inner {
                 service,

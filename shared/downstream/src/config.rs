@@ -263,6 +263,9 @@ pub struct CacheConfig {
     /// How long past its TTL an entity is kept to be served, marked stale,
     /// when its service fails (stale-if-error); 0 turns that off.
     pub stale_ms: u64,
+    /// Each replica keeps entities in its own memory. Off only to measure
+    /// the shared second level (Redis) alone.
+    pub first_level: bool,
 }
 
 impl Default for CacheConfig {
@@ -271,6 +274,7 @@ impl Default for CacheConfig {
             ttl_ms: DEFAULT_CACHE_TTL_MS,
             max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             stale_ms: DEFAULT_CACHE_STALE_MS,
+            first_level: true,
         }
     }
 }
