@@ -110,29 +110,71 @@ impl UserClient {
         ctx: &RequestContext,
         ids: &[S],
     ) -> Result<IdMap<Arc<User>>> {
+        let revalidate = |due| {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let ctx = RequestContext::background();
+                let fetch = |missing| client.users_for_cache(&ctx, missing);
+                client.users.refresh(due, fetch).await;
+            });
+        };
         self.users
-            .get_many(ctx, ids, |missing| async move {
-                let users = self
-                    .fetch_many(ctx, &missing, Some(self.users.kind()))
-                    .await?;
-                Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
-            })
+            .get_many(
+                ctx,
+                ids,
+                |missing| self.users_for_cache(ctx, missing),
+                revalidate,
+            )
             .await
+    }
+
+    /// The users the cache is missing, as it stores them.
+    async fn users_for_cache(
+        &self,
+        ctx: &RequestContext,
+        missing: Vec<String>,
+    ) -> Result<Vec<(String, User)>> {
+        let users = self
+            .fetch_many(ctx, &missing, Some(self.users.kind()))
+            .await?;
+        Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
+    }
+
+    /// The wishlists (by user id) the cache is missing, as it stores them.
+    async fn wishlists_for_cache(
+        &self,
+        ctx: &RequestContext,
+        missing: Vec<String>,
+    ) -> Result<Vec<(String, Wishlist)>> {
+        let cache = Some(self.wishlists.kind());
+        let mut wishlists = Vec::with_capacity(missing.len());
+        for id in missing {
+            let wishlist = self.fetch_wishlist(ctx, &id, cache).await?;
+            wishlists.push((id, wishlist));
+        }
+        Ok(wishlists)
     }
 
     /// The viewer's wishlist through the cache; wishlist changes made through
     /// this client invalidate it.
     pub async fn cached_wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Arc<Wishlist>> {
         let ids = [id.to_owned()];
+        let revalidate = |due| {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let ctx = RequestContext::background();
+                let fetch = |missing| client.wishlists_for_cache(&ctx, missing);
+                client.wishlists.refresh(due, fetch).await;
+            });
+        };
         let mut found = self
             .wishlists
-            .get_many(ctx, &ids, |_| async move {
-                let cache = Some(self.wishlists.kind());
-                Ok(vec![(
-                    id.to_owned(),
-                    self.fetch_wishlist(ctx, id, cache).await?,
-                )])
-            })
+            .get_many(
+                ctx,
+                &ids,
+                |missing| self.wishlists_for_cache(ctx, missing),
+                revalidate,
+            )
             .await?;
         found.remove(id).ok_or(DownstreamError::NotFound {
             service: Service::User,
@@ -279,13 +321,33 @@ impl ProductClient {
         ctx: &RequestContext,
         ids: &[S],
     ) -> Result<IdMap<Arc<Product>>> {
+        let revalidate = |due| {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let ctx = RequestContext::background();
+                let fetch = |missing| client.products_for_cache(&ctx, missing);
+                client.products.refresh(due, fetch).await;
+            });
+        };
         self.products
-            .get_many(ctx, ids, |missing| async move {
-                let cache = Some(self.products.kind());
-                let products = self.fetch_many(ctx, &missing, cache).await?;
-                Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
-            })
+            .get_many(
+                ctx,
+                ids,
+                |missing| self.products_for_cache(ctx, missing),
+                revalidate,
+            )
             .await
+    }
+
+    /// The products the cache is missing, as it stores them.
+    async fn products_for_cache(
+        &self,
+        ctx: &RequestContext,
+        missing: Vec<String>,
+    ) -> Result<Vec<(String, Product)>> {
+        let cache = Some(self.products.kind());
+        let products = self.fetch_many(ctx, &missing, cache).await?;
+        Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
     }
 
     /// `GET /products/{id}`

@@ -188,3 +188,63 @@ async fn with_redis_down_every_request_answers_and_sharing_resumes_when_it_is_ba
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Stale-while-revalidate: past its TTL (inside the revalidate window) a
+/// product is answered at once, while the service hangs, and refreshed in
+/// the background by one replica of the two.
+#[tokio::test]
+async fn past_its_ttl_an_entity_is_answered_at_once_and_refreshed_by_one_replica() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let services = Services::spawn_ephemeral().await.unwrap();
+    let mut config = shared_config(&services, &redis);
+    config.downstream.cache.ttl_ms = 200;
+    config.downstream.cache.revalidate_ms = 60_000;
+    config.downstream.timeout_ms = 300;
+    config.downstream.retry.max_retries = 0;
+    let (a, b) = (replica(&config).await, replica(&config).await);
+    let fresh = query(&a, None, PRODUCT, json!({ "id": "p5" })).await;
+    query(&b, None, PRODUCT, json!({ "id": "p5" })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Past the TTL, the service hanging: answered from the cache, neither
+    // an error nor marked stale (a request that waited for the service
+    // would have timed out and served a stale-marked copy).
+    services
+        .product
+        .control
+        .set_fault(devstack_services::Fault::new("/products").hang());
+    for replica in [&a, &b] {
+        let answer = query(replica, None, PRODUCT, json!({ "id": "p5" })).await;
+        assert_eq!(data(&answer), data(&fresh));
+        assert!(answer["extensions"]["stale"].is_null(), "{answer:#}");
+    }
+    services.product.control.clear_faults();
+
+    // Once the failed refresh's claim (a TTL, at least 1 s) has passed, both
+    // replicas are due again; one of them refreshes.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let before = product_calls(&services);
+    let (on_a, on_b) = tokio::join!(
+        query(&a, None, PRODUCT, json!({ "id": "p5" })),
+        query(&b, None, PRODUCT, json!({ "id": "p5" })),
+    );
+    assert_eq!(data(&on_a), data(&fresh));
+    assert_eq!(data(&on_b), data(&fresh));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while product_calls(&services) == before {
+        assert!(Instant::now() < deadline, "no background refresh");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        product_calls(&services),
+        before + 1,
+        "refreshed once for the fleet"
+    );
+    // Fresh again: no call.
+    query(&a, None, PRODUCT, json!({ "id": "p5" })).await;
+    query(&b, None, PRODUCT, json!({ "id": "p5" })).await;
+    assert_eq!(product_calls(&services), before + 1);
+}
