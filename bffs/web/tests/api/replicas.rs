@@ -248,3 +248,57 @@ async fn past_its_ttl_an_entity_is_answered_at_once_and_refreshed_by_one_replica
     query(&b, None, PRODUCT, json!({ "id": "p5" })).await;
     assert_eq!(product_calls(&services), before + 1);
 }
+
+/// Redis killed while clients keep asking: every request answers (no 5xx,
+/// no errors), readiness never depends on Redis, and when Redis is back
+/// the replicas share again.
+#[tokio::test]
+async fn redis_killed_in_the_middle_of_a_run_costs_no_request() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let services = Services::spawn_ephemeral().await.unwrap();
+    let config = shared_config(&services, &redis);
+    let (a, b) = (replica(&config).await, replica(&config).await);
+    let token = bearer(&config, "u3");
+    let run = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let clients: Vec<_> = [a.url.clone(), b.url.clone()]
+        .into_iter()
+        .map(|url| {
+            let (run, token) = (run.clone(), token.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut answered = 0;
+                let ids = ["p1", "p2", "p3", "p4"];
+                while run.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = ids[answered % ids.len()];
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "query": PRODUCT, "variables": { "id": id } }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    let body: Value = response.json().await.unwrap();
+                    assert!(body.get("errors").is_none(), "{body:#}");
+                    assert_eq!(body["data"]["product"]["id"], id);
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Readiness is about the services the BFF calls, not about Redis.
+    let readyz = a.url.replace("/graphql", "/readyz");
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
+    redis.resume().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.store(false, std::sync::atomic::Ordering::Relaxed);
+    for client in clients {
+        assert!(client.await.unwrap() > 0);
+    }
+}
