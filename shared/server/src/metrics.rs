@@ -95,6 +95,7 @@ const FRONT_DOOR_METRICS: &[&str] = &[
     READY,
     REQUEST_DEADLINE,
     crate::telemetry::TRACE_SPANS_DROPPED,
+    shared_state::CALLS,
     CONNECTIONS_OPEN,
     CONNECTIONS_REFUSED,
     CONNECTIONS_TIMED_OUT,
