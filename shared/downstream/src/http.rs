@@ -110,6 +110,9 @@ pub(crate) struct Call<'a> {
     /// Set when the call must not be made (an invalid id): sending it
     /// answers this error without touching the service.
     refused: Option<DownstreamError>,
+    /// A GET that must not join one already in flight (it must see a change
+    /// made after that one started).
+    fresh: bool,
 }
 
 impl Endpoint {
@@ -173,6 +176,7 @@ impl Endpoint {
             body: None,
             idempotency_key: None,
             refused,
+            fresh: false,
         }
     }
 }
@@ -199,6 +203,13 @@ impl<'a> Call<'a> {
     pub(crate) fn json<B: Serialize>(mut self, body: &B) -> Self {
         // Our own models always serialize; an empty body would fail loudly downstream.
         self.body = serde_json::to_vec(body).ok().map(Bytes::from);
+        self
+    }
+
+    /// Never shares an identical GET already in flight: its answer must
+    /// reflect everything that happened before this call.
+    pub(crate) fn fresh(mut self) -> Self {
+        self.fresh = true;
         self
     }
 
@@ -233,7 +244,11 @@ impl<'a> Call<'a> {
         }
         // Back-off and waiting on a call another request started count too.
         let _waiting = ctx.waits.enter();
-        if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
+        if self.method == Method::GET
+            && self.body.is_none()
+            && self.endpoint.coalesce_gets
+            && !self.fresh
+        {
             decode(&self.send_coalesced(ctx).await?)
         } else {
             decode(&self.send(ctx).await?)
@@ -301,6 +316,7 @@ impl<'a> Call<'a> {
                 body: None,
                 idempotency_key: None,
                 refused: None,
+                fresh: false,
             };
             call.send(&ctx).await
         });

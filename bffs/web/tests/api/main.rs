@@ -15,6 +15,7 @@ mod graphql_http;
 mod helpers;
 mod hostile;
 mod http;
+mod live;
 mod limits;
 mod metrics;
 mod mutations;

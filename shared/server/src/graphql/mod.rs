@@ -26,6 +26,7 @@ mod limits;
 mod loaders;
 mod nulls;
 mod scope;
+pub mod live;
 
 pub use crate::error::graphql_error_response;
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
