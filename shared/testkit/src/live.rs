@@ -210,3 +210,67 @@ pub async fn move_order(client: &reqwest::Client, order_url: &str, order_id: &st
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
+
+/// Runs `tests/live-clients/clients.mjs`: the `graphql-ws` and `graphql-sse`
+/// client libraries against the BFF at `url` (`flavour`: `web` or
+/// `mobile`), u1's and u2's tokens, orders moved at `order_url`. Needs Node
+/// and the script's `node_modules` (`npm ci --prefix tests/live-clients`,
+/// which `.ci/run` does); where they are missing it is skipped loudly,
+/// except under CI, where it fails.
+pub async fn assert_live_clients_pass(
+    url: String,
+    order_url: String,
+    flavour: &str,
+    token_u1: String,
+    token_u2: String,
+) {
+    use std::path::Path;
+    use std::process::Command;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/live-clients");
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let node = Command::new("node").arg("--version").output();
+    let missing = if !node.is_ok_and(|output| output.status.success()) {
+        Some("`node` is not on the PATH".to_owned())
+    } else {
+        ["graphql-ws", "graphql-sse", "ws"]
+            .iter()
+            .map(|package| dir.join("node_modules").join(package).join("package.json"))
+            .find(|package| !package.is_file())
+            .map(|package| format!("{} is missing", package.display()))
+    };
+    if let Some(missing) = missing {
+        let message = format!(
+            "live client libraries NOT RUN: {missing}. Install them with `npm ci --prefix {}` \
+             (Node 20 or later)",
+            dir.display()
+        );
+        assert!(
+            !crate::graphql_http::on_ci(),
+            "{message} (CI is set, so this fails instead of skipping)"
+        );
+        eprintln!("\n!!!!! {message} !!!!!\n");
+        return;
+    }
+    let flavour = flavour.to_owned();
+    // Blocking on the child in the blocking pool keeps the test's runtime
+    // free to serve the BFF the script is calling.
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("clients.mjs"))
+            .args([url, order_url, flavour, token_u1, token_u2])
+            .current_dir(&dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "live clients failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
