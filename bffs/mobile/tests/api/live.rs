@@ -58,7 +58,10 @@ async fn multipart_subscriptions_are_never_compressed_and_take_persisted_queries
         .client
         .post(app.url("/graphql"))
         .bearer_auth(&token)
-        .header("accept", "multipart/mixed;subscriptionSpec=\"1.0\", application/json")
+        .header(
+            "accept",
+            "multipart/mixed;subscriptionSpec=\"1.0\", application/json",
+        )
         .header("accept-encoding", "gzip, br")
         .json(&body)
         .send()

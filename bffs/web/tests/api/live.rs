@@ -75,7 +75,11 @@ async fn an_order_moved_reaches_its_owner_over_sse_and_no_one_else() {
     let first = update(&first);
     assert_eq!(first["orderId"], "o14");
     assert_eq!(first["status"], "PAID");
-    assert_eq!(id.as_deref(), first["eventId"].as_str(), "SSE id: is the eventId");
+    assert_eq!(
+        id.as_deref(),
+        first["eventId"].as_str(),
+        "SSE id: is the eventId"
+    );
     let at = first["at"].as_str().unwrap();
     assert!(at.starts_with("20") && at.ends_with("+00:00"), "{first}");
     // u2's order came between: u1 never sees it.
@@ -91,13 +95,9 @@ async fn an_order_moved_reaches_its_owner_over_sse_and_no_one_else() {
 #[tokio::test]
 async fn order_id_filters_and_another_users_order_yields_nothing() {
     let app = spawn_live().await;
-    let mut o13 = app
-        .sse_as("u1", UPDATES, json!({ "orderId": "o13" }))
-        .await;
+    let mut o13 = app.sse_as("u1", UPDATES, json!({ "orderId": "o13" })).await;
     // u2 asks for u1's order: exactly like an order that never changes.
-    let mut snoop = app
-        .sse_as("u2", UPDATES, json!({ "orderId": "o13" }))
-        .await;
+    let mut snoop = app.sse_as("u2", UPDATES, json!({ "orderId": "o13" })).await;
     o13.expect_only_heartbeats(1).await;
     snoop.expect_only_heartbeats(1).await;
     app.move_order("o12", "delivered").await;
@@ -131,7 +131,11 @@ async fn order_is_fetched_once_per_event_when_selected_and_never_otherwise() {
     app.move_order("o14", "delivered").await;
     let (_, payload) = full.next_payload().await;
     assert_eq!(update(&payload)["order"]["status"], "DELIVERED");
-    assert_eq!(app.order_gets(), before + 2, "one GET /orders/{{id}} per event");
+    assert_eq!(
+        app.order_gets(),
+        before + 2,
+        "one GET /orders/{{id}} per event"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +214,12 @@ async fn subscriptions_pass_the_same_limits_and_validation_as_queries() {
         .sse_as("u1", "subscription { orderUpdates { nope } }", json!({}))
         .await;
     let event = unknown.next_event().await.unwrap();
-    assert!(event.json()["errors"][0]["message"].as_str().unwrap().contains("nope"));
+    assert!(
+        event.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope")
+    );
     assert_eq!(unknown.next_event().await.unwrap().event, "complete");
 }
 
@@ -231,7 +240,11 @@ async fn apollo_multipart_subscriptions_stream_parts_and_heartbeats() {
         assert_eq!(response.status(), 200);
         let mut parts = MultipartReader::new(response);
         assert_eq!(parts.next_part().await, Part::Heartbeat);
-        let status = if accept.contains('"') { "paid" } else { "shipped" };
+        let status = if accept.contains('"') {
+            "paid"
+        } else {
+            "shipped"
+        };
         app.move_order("o14", status).await;
         let Part::Json(part) = parts.next_json().await else {
             panic!("no update")
@@ -273,7 +286,10 @@ async fn token_expiry_ends_the_subscription_with_a_reason() {
     let mut sse = SseReader::new(response);
     let event = sse.next_event().await.unwrap();
     assert_eq!(event.event, "next");
-    assert_eq!(event.json()["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        event.json()["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
     assert_eq!(sse.next_event().await.unwrap().event, "complete");
     assert!(sse.next_event().await.is_none());
 }
@@ -327,7 +343,10 @@ async fn a_slow_reader_is_dropped_with_a_reason() {
     let started = std::time::Instant::now();
     while !ended(&received) {
         // Heartbeats would keep a stream that never ends going.
-        assert!(started.elapsed() < Duration::from_secs(120), "no end in time");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no end in time"
+        );
         let mut chunk = [0u8; 64 * 1024];
         let n = tokio::time::timeout(testkit::live::PATIENCE, stream.read(&mut chunk))
             .await
@@ -346,7 +365,9 @@ async fn a_slow_reader_is_dropped_with_a_reason() {
 
 #[tokio::test]
 async fn streams_complete_cleanly_at_shutdown() {
-    let services = devstack_services::Services::spawn_ephemeral().await.unwrap();
+    let services = devstack_services::Services::spawn_ephemeral()
+        .await
+        .unwrap();
     let mut config = crate::helpers::test_config(&services);
     quick(&mut config);
     let router = web_bff::app(&config).unwrap();
@@ -414,15 +435,17 @@ async fn streams_complete_cleanly_at_shutdown() {
 
 // ------------------------------------------------------------ WebSocket
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(addr: std::net::SocketAddr) -> (Ws, Option<String>) {
-    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let mut request = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
     let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     let protocol = response
         .headers()
@@ -547,8 +570,16 @@ async fn graphql_transport_ws_closes_with_the_protocols_codes() {
             Some(token) => json!({ "authorization": format!("Bearer {token}") }),
             None => json!({}),
         };
-        ws_send(&mut ws, json!({ "type": "connection_init", "payload": payload })).await;
-        assert_eq!(ws_close(&mut ws).await.0, CloseCode::from(4403), "{token:?}");
+        ws_send(
+            &mut ws,
+            json!({ "type": "connection_init", "payload": payload }),
+        )
+        .await;
+        assert_eq!(
+            ws_close(&mut ws).await.0,
+            CloseCode::from(4403),
+            "{token:?}"
+        );
     }
     // subscribe before connection_ack: 4401 Unauthorized.
     let (mut ws, _) = ws_connect(app.addr).await;
@@ -586,7 +617,10 @@ async fn graphql_transport_ws_caps_subscriptions_per_connection() {
     let error = ws_next(&mut ws).await;
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(error["id"], "3");
-    assert_eq!(error["payload"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
     // Completing one makes room.
     ws_send(&mut ws, json!({ "id": "1", "type": "complete" })).await;
     ws_subscribe(&mut ws, "4", UPDATES).await;
@@ -608,7 +642,12 @@ async fn graphql_transport_ws_reports_validation_as_an_error_message() {
     ws_subscribe(&mut ws, "x", "subscription { orderUpdates { nope } }").await;
     let error = ws_next(&mut ws).await;
     assert_eq!(error["type"], "error", "{error}");
-    assert!(error["payload"][0]["message"].as_str().unwrap().contains("nope"));
+    assert!(
+        error["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope")
+    );
 }
 
 #[tokio::test]
@@ -643,7 +682,10 @@ async fn the_per_process_cap_refuses_further_subscriptions() {
     let second = app.sse(UPDATES, json!({}), Some(&app.token("u2"))).await;
     assert_eq!(second.status(), 429);
     let body: Value = second.json().await.unwrap();
-    assert_eq!(body["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
 }
 
 #[tokio::test]

@@ -23,10 +23,10 @@ pub(crate) mod graphiql;
 mod introspection;
 pub mod json;
 mod limits;
+pub mod live;
 mod loaders;
 mod nulls;
 mod scope;
-pub mod live;
 
 pub use crate::error::graphql_error_response;
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};

@@ -47,8 +47,9 @@ use crate::health::Draining;
 
 /// Runs one request over a subscription transport (the endpoint's
 /// [`GraphQlEndpoint::execute_stream`], its schema types erased).
-type Execute =
-    Arc<dyn Fn(async_graphql::Request) -> BoxStream<'static, async_graphql::Response> + Send + Sync>;
+type Execute = Arc<
+    dyn Fn(async_graphql::Request) -> BoxStream<'static, async_graphql::Response> + Send + Sync,
+>;
 
 /// Turns what a client sent into the request to run (mobile: persisted
 /// queries and the safelist), as the BFF's HTTP handler does.
@@ -131,7 +132,10 @@ impl Live {
         open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < max).then_some(n + 1)
         })
-        .map_err(|_| Refusal::TooManySubscriptions { max, scope: "process" })?;
+        .map_err(|_| Refusal::TooManySubscriptions {
+            max,
+            scope: "process",
+        })?;
         Ok(Permit(Arc::clone(open)))
     }
 
@@ -278,7 +282,9 @@ impl EndReason {
     }
 }
 
-/// What a pump hands its transport.
+/// What a pump hands its transport (a response is moved, not copied,
+/// through a bounded buffer: boxing it would gain nothing).
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// A response, and the order event behind it (if any: SSE's `id:`).
     Next(async_graphql::Response, Option<EventId>),

@@ -58,7 +58,9 @@ impl super::Framing for Frames {
             None | Some(EndReason::ShuttingDown) => Bytes::from_static(COMPLETE),
             Some(reason) => {
                 let errors = serde_json::json!({ "errors": reason.errors() });
-                Bytes::from(format!("event: next\ndata: {errors}\n\nevent: complete\ndata:\n\n"))
+                Bytes::from(format!(
+                    "event: next\ndata: {errors}\n\nevent: complete\ndata:\n\n"
+                ))
             }
         }
     }

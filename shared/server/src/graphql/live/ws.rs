@@ -70,8 +70,9 @@ pub(super) async fn upgrade(live: Live, request: Request) -> Response {
     })
 }
 
-/// A message from the client.
+/// A message from the client (read once each, so a large variant is fine).
 #[derive(Debug, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
     ConnectionInit {
@@ -136,7 +137,8 @@ impl Connection {
         let mut signed: Option<Signed> = None;
         let mut subscriptions: SelectAll<Tagged> = SelectAll::new();
         let heartbeat = self.live.heartbeat();
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut draining = self.draining.clone();
         loop {
@@ -193,7 +195,9 @@ impl Connection {
             Message::Close(_) => return Step::Gone,
             // WebSocket-level pings are answered by the library.
             Message::Ping(_) | Message::Pong(_) => return Step::Go,
-            Message::Binary(_) => return Step::Close(4400, "Binary messages are not accepted".into()),
+            Message::Binary(_) => {
+                return Step::Close(4400, "Binary messages are not accepted".into());
+            }
         };
         let message = match serde_json::from_str::<ClientMessage>(text.as_str()) {
             Ok(message) => message,
@@ -318,8 +322,10 @@ impl Connection {
                 }
                 let payload = super::response_json(response);
                 let id = serde_json::Value::from(id);
-                self.send(format!(r#"{{"id":{id},"type":"next","payload":{payload}}}"#))
-                    .await
+                self.send(format!(
+                    r#"{{"id":{id},"type":"next","payload":{payload}}}"#
+                ))
+                .await
             }
             Some(Outcome::End(EndReason::SlowClient)) => {
                 self.active.remove(&id);
