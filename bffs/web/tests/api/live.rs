@@ -700,3 +700,39 @@ async fn the_graphql_ws_and_graphql_sse_libraries_get_the_viewers_updates() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn graphql_transport_ws_without_the_subprotocol_or_connection_init_is_closed() {
+    let app = spawn_app_with(|config| {
+        quick(config);
+        config.live.init_timeout_ms = 200;
+    })
+    .await;
+    // No `graphql-transport-ws` offered: 4406.
+    let request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(ws_close(&mut ws).await.0, CloseCode::from(4406));
+    // No connection_init in time: 4408.
+    let (mut ws, _) = ws_connect(app.addr).await;
+    assert_eq!(ws_close(&mut ws).await.0, CloseCode::from(4408));
+}
+
+#[tokio::test]
+async fn device_tokens_cannot_subscribe() {
+    let app = spawn_live().await;
+    let jwt = &app.config.jwt;
+    let device = devstack_services::issue_dev_token(
+        jwt.secret.as_deref().unwrap(),
+        &jwt.issuer,
+        &jwt.audience,
+        "d1",
+        Duration::from_secs(600),
+        devstack_services::TokenKind::Device,
+    );
+    let response = app.sse(UPDATES, json!({}), Some(&device)).await;
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+}

@@ -664,3 +664,77 @@ fn response_json(response: async_graphql::Response) -> String {
                 .into()
         })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn transport(method: Method, headers: &[(&'static str, &'static str)]) -> Option<Transport> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(*name, http::HeaderValue::from_static(value));
+        }
+        Transport::of(&method, &map)
+    }
+
+    #[test]
+    fn the_transport_is_picked_by_the_request() {
+        use Transport::*;
+        let cases = [
+            (Method::GET, vec![("upgrade", "websocket")], Some(WebSocket)),
+            (Method::GET, vec![("upgrade", "WebSocket")], Some(WebSocket)),
+            (Method::POST, vec![("upgrade", "websocket")], None),
+            (
+                Method::POST,
+                vec![("accept", "text/event-stream")],
+                Some(Sse),
+            ),
+            (
+                Method::GET,
+                vec![("accept", "text/event-stream")],
+                Some(Sse),
+            ),
+            (
+                Method::POST,
+                vec![(
+                    "accept",
+                    "multipart/mixed;subscriptionSpec=1.0,application/json",
+                )],
+                Some(Multipart),
+            ),
+            (
+                Method::POST,
+                vec![(
+                    "accept",
+                    "multipart/mixed; boundary=\"graphql\"; subscriptionSpec=\"1.0\", application/json",
+                )],
+                Some(Multipart),
+            ),
+            // @defer's multipart is not a subscription transport.
+            (
+                Method::POST,
+                vec![("accept", "multipart/mixed;deferSpec=20220824")],
+                None,
+            ),
+            (Method::POST, vec![("accept", "application/json")], None),
+            (Method::POST, vec![], None),
+        ];
+        for (method, headers, expected) in cases {
+            assert_eq!(transport(method, &headers), expected, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn last_event_id_is_an_event_id_or_nothing() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(last_event_id(&headers).unwrap(), None);
+        headers.insert("last-event-id", http::HeaderValue::from_static("42"));
+        assert_eq!(last_event_id(&headers).unwrap(), Some(EventId(42)));
+        headers.insert("last-event-id", http::HeaderValue::from_static(""));
+        assert_eq!(last_event_id(&headers).unwrap(), None);
+        headers.insert("last-event-id", http::HeaderValue::from_static("-1"));
+        assert!(last_event_id(&headers).is_err());
+    }
+}
