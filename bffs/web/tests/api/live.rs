@@ -736,3 +736,45 @@ async fn device_tokens_cannot_subscribe() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn every_transport_shares_one_upstream_stream() {
+    let app = spawn_live().await;
+    let _sse_u1 = app.sse_as("u1", UPDATES, json!({})).await;
+    let _sse_u2 = app.sse_as("u2", UPDATES, json!({ "orderId": "o15" })).await;
+    let multipart = app
+        .graphql_request(UPDATES, json!({}), Some(&app.token("u3")))
+        .header("accept", "multipart/mixed;subscriptionSpec=1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(multipart.status(), 200);
+    let (mut ws, _) = ws_connect(app.addr).await;
+    ws_init(&mut ws, Some(&app.token("u1"))).await;
+    ws_subscribe(&mut ws, "1", UPDATES).await;
+    ws_subscribe(&mut ws, "2", UPDATES_WITH_ORDER).await;
+    ws_barrier(&mut ws).await;
+    // The hub connects in the background: wait for it, never seeing two.
+    let started = std::time::Instant::now();
+    loop {
+        let state: Value = app
+            .client
+            .get(format!(
+                "{}/__control/order-events",
+                app.services.order.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let open = state["open_streams"].as_u64().unwrap();
+        assert!(open <= 1, "{state}");
+        if open == 1 {
+            break;
+        }
+        assert!(started.elapsed() < testkit::live::PATIENCE, "{state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
