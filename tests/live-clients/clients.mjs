@@ -1,5 +1,6 @@
-// The graphql-ws (graphql-transport-ws) and graphql-sse (distinct
-// connections mode) client libraries against a running BFF's subscriptions,
+// The graphql-ws (graphql-transport-ws), graphql-sse (distinct
+// connections mode) and Apollo Client (multipart HTTP subscriptions)
+// client libraries against a running BFF's subscriptions,
 // driven by the BFFs' Rust tests (testkit::live::assert_live_clients_pass).
 //
 // Usage: node clients.mjs <graphql url> <order service url> <web|mobile> <token of u1> <token of u2>
@@ -7,6 +8,7 @@
 // Orders are moved with devstack's control route
 // (POST /__control/orders/{id}/status). Exits 1 with the failures listed.
 
+import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { createClient as createWsClient } from 'graphql-ws';
 import { createClient as createSseClient } from 'graphql-sse';
 import WebSocket from 'ws';
@@ -191,7 +193,44 @@ async function graphqlSseRefusal() {
   client.dispose();
 }
 
-for (const scenario of [graphqlWs, graphqlWsRefusals, graphqlSse, graphqlSseRefusal]) {
+async function apolloMultipart() {
+  let connected;
+  const isConnected = new Promise((resolve) => {
+    connected = resolve;
+  });
+  const client = new ApolloClient({
+    cache: new InMemoryCache(),
+    link: new HttpLink({
+      uri: url,
+      headers: { authorization: `Bearer ${tokenU1}` },
+      // The response head comes once the subscription listens.
+      fetch: async (...args) => {
+        const response = await fetch(...args);
+        connected(response.headers.get('content-type'));
+        return response;
+      },
+    }),
+  });
+  const updates = collector((sink) => {
+    const subscription = client.subscribe({ query: gql(query) }).subscribe(sink);
+    return () => subscription.unsubscribe();
+  });
+  const contentType = await withTimeout(isConnected, 'Apollo multipart connected');
+  check(
+    contentType?.startsWith('multipart/mixed'),
+    `Apollo Client: subscribes over multipart HTTP (${contentType})`,
+  );
+  await moveOrder('o12', 'cancelled');
+  const first = update(await updates.next('Apollo update'));
+  check(
+    first?.orderId === 'o12' && first?.status === 'CANCELLED',
+    `Apollo Client: u1 gets o12 CANCELLED (${JSON.stringify(first)})`,
+  );
+  updates.dispose();
+  client.stop();
+}
+
+for (const scenario of [graphqlWs, graphqlWsRefusals, graphqlSse, graphqlSseRefusal, apolloMultipart]) {
   try {
     await scenario();
   } catch (error) {

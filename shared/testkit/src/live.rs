@@ -211,8 +211,8 @@ pub async fn move_order(client: &reqwest::Client, order_url: &str, order_id: &st
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
 
-/// Runs `tests/live-clients/clients.mjs`: the `graphql-ws` and `graphql-sse`
-/// client libraries against the BFF at `url` (`flavour`: `web` or
+/// Runs `tests/live-clients/clients.mjs`: the `graphql-ws`, `graphql-sse`
+/// and Apollo Client (multipart subscriptions) libraries against the BFF at `url` (`flavour`: `web` or
 /// `mobile`), u1's and u2's tokens, orders moved at `order_url`. Needs Node
 /// and the script's `node_modules` (`npm ci --prefix tests/live-clients`,
 /// which `.ci/run` does); where they are missing it is skipped loudly,
@@ -233,7 +233,7 @@ pub async fn assert_live_clients_pass(
     let missing = if !node.is_ok_and(|output| output.status.success()) {
         Some("`node` is not on the PATH".to_owned())
     } else {
-        ["graphql-ws", "graphql-sse", "ws"]
+        ["graphql-ws", "graphql-sse", "ws", "@apollo/client"]
             .iter()
             .map(|package| dir.join("node_modules").join(package).join("package.json"))
             .find(|package| !package.is_file())

@@ -1,6 +1,7 @@
 //! Subscriptions end to end on the mobile BFF: `orderUpdates` over GraphQL
 //! over SSE and Apollo's multipart subscriptions (what Apollo iOS and
-//! Kotlin speak), and the graphql-ws / graphql-sse client libraries.
+//! Kotlin speak), and the graphql-ws, graphql-sse and Apollo Client
+//! libraries (`tests/live-clients/clients.mjs`).
 
 use serde_json::{Value, json};
 use testkit::live::{MultipartReader, Part, SseReader, move_order};
@@ -93,7 +94,7 @@ async fn multipart_subscriptions_are_never_compressed_and_take_persisted_queries
 }
 
 #[tokio::test]
-async fn the_graphql_ws_and_graphql_sse_libraries_get_the_viewers_updates() {
+async fn graphql_ws_graphql_sse_and_apollo_client_get_the_viewers_updates() {
     let app = spawn_live().await;
     testkit::live::assert_live_clients_pass(
         app.url("/graphql"),

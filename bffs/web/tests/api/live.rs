@@ -1,8 +1,9 @@
 //! Subscriptions end to end: orders moved in devstack (its control route)
 //! reach subscribed clients over GraphQL over SSE, Apollo's multipart
-//! subscriptions and graphql-transport-ws (here with tokio-tungstenite;
-//! the `graphql-ws`/`graphql-sse` libraries themselves run in
-//! `live_clients.rs`).
+//! subscriptions (both read with reqwest here) and graphql-transport-ws
+//! (tokio-tungstenite); the `graphql-ws`, `graphql-sse` and Apollo Client
+//! libraries themselves run in Node (`tests/live-clients/clients.mjs`,
+//! the last test).
 
 use std::time::Duration;
 
@@ -689,7 +690,7 @@ async fn the_per_process_cap_refuses_further_subscriptions() {
 }
 
 #[tokio::test]
-async fn the_graphql_ws_and_graphql_sse_libraries_get_the_viewers_updates() {
+async fn graphql_ws_graphql_sse_and_apollo_client_get_the_viewers_updates() {
     let app = spawn_live().await;
     testkit::live::assert_live_clients_pass(
         app.url("/graphql"),

@@ -15,9 +15,11 @@ use http::{HeaderValue, StatusCode, header};
 
 use super::{EndReason, Subscription};
 
-const CONTENT_TYPE: &str = "multipart/mixed; boundary=\"graphql\"; subscriptionSpec=\"1.0\"";
+/// Exactly what Apollo's router sends: the clients' parsers were written
+/// against it.
+const CONTENT_TYPE: &str = "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0";
 /// Opens every part (the first one's CRLF is the empty preamble's end).
-const PART: &str = "\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n";
+const PART: &str = "\r\n--graphql\r\ncontent-type: application/json\r\n\r\n";
 const CLOSE: &[u8] = b"\r\n--graphql--\r\n";
 
 pub(super) fn respond(subscription: Subscription, heartbeat: Duration) -> Response {
