@@ -779,3 +779,69 @@ async fn every_transport_shares_one_upstream_stream() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_slow_websocket_reader_gets_an_error_for_its_subscription() {
+    let app = spawn_app_with(|config| {
+        quick(config);
+        config.live.buffer = 4;
+    })
+    .await;
+    // A client that stops reading, with a tiny receive window.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(app.addr).await.unwrap();
+    let mut request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    ws_send(
+        &mut ws,
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", app.token("u1")) } }),
+    )
+    .await;
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"));
+    ws_subscribe(&mut ws, "slow", UPDATES_WITH_ORDER).await;
+    ws_send(&mut ws, json!({ "type": "ping" })).await;
+    loop {
+        let message = ws.next().await.unwrap().unwrap();
+        if message.to_text().unwrap().contains("pong") {
+            break;
+        }
+    }
+    // ~18 MB of updates (30 KB tracking numbers) while nothing is read.
+    let order_url = app.services.order.url();
+    for i in 0..300 {
+        let tracking = format!("{i}-{}", "t".repeat(30_000));
+        let response = app
+            .client
+            .post(format!("{order_url}/__control/orders/o14/status"))
+            .json(&json!({ "status": "shipped", "tracking_number": tracking }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let mut updates = 0;
+    let error = loop {
+        let message = ws_next(&mut ws).await;
+        match message["type"].as_str().unwrap() {
+            "next" => updates += 1,
+            _ => break message,
+        }
+    };
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["id"], "slow");
+    assert_eq!(error["payload"][0]["extensions"]["code"], "SLOW_CONSUMER");
+    assert!(updates < 300, "all {updates} updates were buffered");
+    // The connection itself lives on.
+    ws_barrier(&mut ws).await;
+}
