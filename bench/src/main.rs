@@ -19,6 +19,13 @@
 //!
 //! `--bff-threads N` sets the BFF's tokio worker threads (default: one per
 //! core); `--scenario NAME` and `--latency MS` run a subset.
+//!
+//! Shared state: `--redis` starts a Redis (Debian's `redis-server`, port
+//! 6399) the BFF uses (`BFF_REDIS_URL`) and adds a column of Redis round
+//! trips per request; `--replicas N` runs N replicas behind the load
+//! generator (clients spread evenly; CPU is their sum); `--no-first-level`
+//! keeps nothing in the replicas' own memory, so entities come from Redis
+//! (or the services).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -29,7 +36,12 @@ use devstack_services::TokenKind;
 use serde_json::json;
 
 const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
-const BFF_ADDR: &str = "127.0.0.1:4100";
+/// Replica `i` of the BFF listens on `BFF_PORT + i`, its admin listener on
+/// `ADMIN_PORT + i`.
+const BFF_PORT: u16 = 4100;
+const ADMIN_PORT: u16 = 9500;
+/// `--redis`: the Redis the replicas share (Debian's redis-server).
+const REDIS_PORT: u16 = 6399;
 const SERVICE_PORTS: [u16; 5] = [7101, 7102, 7103, 7104, 7105];
 /// Linux reports process CPU time in clock ticks of 1/100 s.
 const CLOCK_TICKS_PER_SEC: f64 = 100.0;
@@ -41,6 +53,10 @@ const DASHBOARD: &str = "{ dashboard { user { name avatarUrl membershipLevel loy
 const PRODUCT: &str = "{ product(id: \"p1\") { id name description price { formatted } originalPrice { formatted } \
     images specifications { name value } availability shippingOptions { label price { formatted } } \
     reviews(first: 5) { rating title } relatedProducts(first: 4) { id name } inWishlist } }";
+/// Cached entities only (one product batch): what a shared second level
+/// can answer without any service.
+const PRODUCTS: &str = "{ a: product(id: \"p1\") { id name price { formatted } } \
+    b: product(id: \"p2\") { id name price { formatted } } c: product(id: \"p3\") { id name price { formatted } } }";
 
 struct Scenario {
     name: &'static str,
@@ -99,13 +115,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // `--no-coalescing`: every client asks for the same user's dashboard, so
     // identical in-flight GETs would share calls far more than real traffic.
+    // `--no-first-level`: each replica keeps nothing in memory, so entities
+    // come from the shared second level (with `--redis`) or the services.
     let config_file = std::env::temp_dir().join("bench-web-bff.toml");
-    let coalesce = !std::env::args().any(|arg| arg == "--no-coalescing");
+    let coalesce = !flag("--no-coalescing");
+    let first_level = !flag("--no-first-level");
     std::fs::write(
         &config_file,
-        format!("[downstream]\ncoalesce_gets = {coalesce}\n"),
+        format!(
+            "[downstream]\ncoalesce_gets = {coalesce}\n[downstream.cache]\nfirst_level = {first_level}\n"
+        ),
     )?;
-    let callgrind = std::env::args().any(|arg| arg == "--callgrind");
+    let redis = flag("--redis");
+    if redis {
+        processes.0.push(
+            Command::new("redis-server")
+                .args(["--port", &REDIS_PORT.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()?,
+        );
+        wait_for_port(REDIS_PORT).await?;
+    }
+    let replicas: u16 = arg_value("--replicas").unwrap_or(1);
+    let callgrind = flag("--callgrind");
+    if callgrind && replicas != 1 {
+        return Err("--callgrind measures one replica".into());
+    }
     let callgrind_out = std::env::temp_dir().join("bench-web-bff.callgrind");
     if callgrind {
         // Dumps of an earlier run would pass for this run's.
@@ -119,41 +155,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let mut bff = if callgrind {
-        let mut valgrind = Command::new("valgrind");
-        valgrind.args([
-            "--tool=callgrind",
-            "--instr-atstart=no",
-            &format!("--callgrind-out-file={}", callgrind_out.display()),
-        ]);
-        valgrind.arg(bin_dir.join("web-bff")).stderr(Stdio::null());
-        valgrind
-    } else {
-        Command::new(bin_dir.join("web-bff"))
-    };
-    if let Some(threads) = arg_value::<usize>("--bff-threads") {
-        bff.env("TOKIO_WORKER_THREADS", threads.to_string());
+    let mut bffs = Vec::new();
+    for replica in 0..replicas {
+        let mut bff = if callgrind {
+            let mut valgrind = Command::new("valgrind");
+            valgrind.args([
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                &format!("--callgrind-out-file={}", callgrind_out.display()),
+            ]);
+            valgrind.arg(bin_dir.join("web-bff")).stderr(Stdio::null());
+            valgrind
+        } else {
+            Command::new(bin_dir.join("web-bff"))
+        };
+        if let Some(threads) = arg_value::<usize>("--bff-threads") {
+            bff.env("TOKIO_WORKER_THREADS", threads.to_string());
+        }
+        // The prod profile, pointed at the services started above.
+        for service in downstream::Service::ALL {
+            bff.env(
+                service.url_env_var(),
+                format!("http://127.0.0.1:{}", service.default_port()),
+            );
+        }
+        if redis {
+            bff.env("BFF_REDIS_URL", format!("redis://127.0.0.1:{REDIS_PORT}/"));
+        }
+        let bff = bff
+            .env("BFF_CONFIG_FILE", &config_file)
+            .env("BFF_LISTEN", format!("127.0.0.1:{}", BFF_PORT + replica))
+            .env(
+                "BFF_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", ADMIN_PORT + replica),
+            )
+            .env("BFF_JWT_SECRET", JWT_SECRET)
+            .env("BFF_JWT_ISSUER", bff_server::config::DEV_JWT_ISSUER)
+            .env("BFF_JWT_AUDIENCE", bff_server::config::DEV_JWT_AUDIENCE)
+            // Per-request info logs would dominate the measurement.
+            .env("RUST_LOG", "warn")
+            .spawn()?;
+        bffs.push(Bff {
+            pid: bff.id(),
+            url: format!("http://127.0.0.1:{}/graphql", BFF_PORT + replica),
+            admin: format!("http://127.0.0.1:{}", ADMIN_PORT + replica),
+        });
+        processes.0.push(bff);
     }
-    // The prod profile, pointed at the services started above.
-    for service in downstream::Service::ALL {
-        bff.env(
-            service.url_env_var(),
-            format!("http://127.0.0.1:{}", service.default_port()),
-        );
+    for bff in &bffs {
+        wait_until_up(&client, &format!("{}/healthz", bff.admin)).await?;
     }
-    let bff = bff
-        .env("BFF_CONFIG_FILE", &config_file)
-        .env("BFF_LISTEN", BFF_ADDR)
-        .env("BFF_ADMIN_LISTEN", "127.0.0.1:0")
-        .env("BFF_JWT_SECRET", JWT_SECRET)
-        .env("BFF_JWT_ISSUER", bff_server::config::DEV_JWT_ISSUER)
-        .env("BFF_JWT_AUDIENCE", bff_server::config::DEV_JWT_AUDIENCE)
-        // Per-request info logs would dominate the measurement.
-        .env("RUST_LOG", "warn")
-        .spawn()?;
-    let bff_pid = bff.id();
-    processes.0.push(bff);
-    wait_until_up(&client, &format!("http://{BFF_ADDR}/healthz")).await?;
 
     let token = devstack_services::issue_dev_token(
         JWT_SECRET,
@@ -188,18 +239,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             latency_ms: 0,
             concurrency: 64,
         },
+        Scenario {
+            name: "products",
+            query: PRODUCTS,
+            latency_ms: 20,
+            concurrency: 64,
+        },
     ];
 
+    // With Redis, a last column: Redis round trips per request (all
+    // replicas' `bff_redis_calls_total`, skipped calls left out).
+    let redis_column = if redis { " Redis calls/req |" } else { "" };
+    let redis_rule = if redis { "---|" } else { "" };
     if callgrind {
         println!(
-            "| scenario | downstream latency | clients | requests | failed | instructions/request |"
+            "| scenario | downstream latency | clients | requests | failed | instructions/request |{redis_column}"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|{redis_rule}");
     } else {
         println!(
-            "| scenario | downstream latency | clients | requests | failed | req/s | p50 ms | p99 ms | max ms | BFF CPU ms/req |"
+            "| scenario | downstream latency | clients | requests | failed | req/s | p50 ms | p99 ms | max ms | BFF CPU ms/req |{redis_column}"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|{redis_rule}");
     }
     let selected = scenarios.iter().filter(|s| {
         only_scenario.as_deref().is_none_or(|name| name == s.name)
@@ -207,48 +268,67 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     for scenario in selected {
         set_latency(&client, scenario.latency_ms).await?;
+        let redis_cell = |before: f64, after: f64, requests: usize| {
+            if redis {
+                format!(" {:.2} |", (after - before) / requests.max(1) as f64)
+            } else {
+                String::new()
+            }
+        };
         if callgrind {
             let scenario = Scenario {
                 concurrency: 16,
                 ..*scenario
             };
-            run(&client, &token, &scenario, Duration::from_secs(3), bff_pid).await?;
-            callgrind_control(bff_pid, &["-z"])?;
-            callgrind_control(bff_pid, &["-i", "on"])?;
+            let pid = bffs[0].pid;
+            run(&client, &token, &scenario, Duration::from_secs(3), &bffs).await?;
+            callgrind_control(pid, &["-z"])?;
+            callgrind_control(pid, &["-i", "on"])?;
+            let redis_before = redis_calls(&client, &bffs).await?;
             let duration = Duration::from_secs(seconds);
-            let outcome = run(&client, &token, &scenario, duration, bff_pid).await?;
-            callgrind_control(bff_pid, &["-i", "off"])?;
-            callgrind_control(bff_pid, &["-d"])?;
+            let outcome = run(&client, &token, &scenario, duration, &bffs).await?;
+            let redis_after = redis_calls(&client, &bffs).await?;
+            callgrind_control(pid, &["-i", "off"])?;
+            callgrind_control(pid, &["-d"])?;
             let instructions = newest_callgrind_total(&callgrind_out)?;
             println!(
-                "| {} | {} ms | {} | {} | {} | {} |",
+                "| {} | {} ms | {} | {} | {} | {} |{}",
                 scenario.name,
                 scenario.latency_ms,
                 scenario.concurrency,
                 outcome.requests,
                 outcome.failures,
                 instructions / outcome.requests.max(1) as u64,
+                redis_cell(redis_before, redis_after, outcome.requests),
             );
             continue;
         }
         // Warm the pools and caches, then measure.
-        run(&client, &token, scenario, Duration::from_secs(1), bff_pid).await?;
+        run(&client, &token, scenario, Duration::from_secs(1), &bffs).await?;
+        let redis_before = redis_calls(&client, &bffs).await?;
         let outcome = run(
             &client,
             &token,
             scenario,
             Duration::from_secs(seconds),
-            bff_pid,
+            &bffs,
         )
         .await?;
-        print_row(scenario, &outcome);
+        let redis_after = redis_calls(&client, &bffs).await?;
+        print_row(
+            scenario,
+            &outcome,
+            &redis_cell(redis_before, redis_after, outcome.requests),
+        );
     }
     if !callgrind {
         println!();
-        println!(
-            "BFF peak RSS: {:.1} MB",
-            peak_rss_kb(bff_pid)? as f64 / 1024.0
-        );
+        for bff in &bffs {
+            println!(
+                "BFF peak RSS: {:.1} MB",
+                peak_rss_kb(bff.pid)? as f64 / 1024.0
+            );
+        }
     }
     Ok(())
 }
@@ -336,21 +416,17 @@ async fn run(
     token: &str,
     scenario: &Scenario,
     duration: Duration,
-    bff_pid: u32,
+    bffs: &[Bff],
 ) -> Result<Outcome, Box<dyn std::error::Error>> {
     let body = Arc::new(serde_json::to_vec(&json!({ "query": scenario.query }))?);
-    let url = Arc::new(format!("http://{BFF_ADDR}/graphql"));
     let authorization = Arc::new(format!("Bearer {token}"));
-    let cpu_before = cpu_secs(bff_pid)?;
+    let cpu_before = total_cpu_secs(bffs)?;
     let started = Instant::now();
     let deadline = started + duration;
-    let workers = (0..scenario.concurrency).map(|_| {
-        let (client, body, url, authorization) = (
-            client.clone(),
-            body.clone(),
-            url.clone(),
-            authorization.clone(),
-        );
+    // Clients spread evenly over the replicas, as a load balancer would.
+    let workers = (0..scenario.concurrency).map(|worker| {
+        let url = Arc::new(bffs[worker % bffs.len()].url.clone());
+        let (client, body, authorization) = (client.clone(), body.clone(), authorization.clone());
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0;
@@ -394,11 +470,11 @@ async fn run(
         failures,
         elapsed,
         latencies_us,
-        bff_cpu_secs: cpu_secs(bff_pid)? - cpu_before,
+        bff_cpu_secs: total_cpu_secs(bffs)? - cpu_before,
     })
 }
 
-fn print_row(scenario: &Scenario, outcome: &Outcome) {
+fn print_row(scenario: &Scenario, outcome: &Outcome, extra: &str) {
     let percentile = |p: f64| {
         let n = outcome.latencies_us.len();
         if n == 0 {
@@ -409,7 +485,7 @@ fn print_row(scenario: &Scenario, outcome: &Outcome) {
     };
     let max = outcome.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
     println!(
-        "| {} | {} ms | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.3} |",
+        "| {} | {} ms | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.3} |{extra}",
         scenario.name,
         scenario.latency_ms,
         scenario.concurrency,
@@ -421,6 +497,62 @@ fn print_row(scenario: &Scenario, outcome: &Outcome) {
         max,
         outcome.bff_cpu_secs * 1000.0 / outcome.requests.max(1) as f64,
     );
+}
+
+/// One replica of the BFF under test.
+struct Bff {
+    pid: u32,
+    /// Its `/graphql`.
+    url: String,
+    /// Its admin listener (`/healthz`, `/metrics`).
+    admin: String,
+}
+
+/// The CPU seconds of all replicas together.
+fn total_cpu_secs(bffs: &[Bff]) -> Result<f64, Box<dyn std::error::Error>> {
+    bffs.iter().map(|bff| cpu_secs(bff.pid)).sum()
+}
+
+/// Redis calls the replicas made so far (every `bff_redis_calls_total`
+/// series but the skipped ones).
+async fn redis_calls(
+    client: &reqwest::Client,
+    bffs: &[Bff],
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut total = 0.0;
+    for bff in bffs {
+        let text = client
+            .get(format!("{}/metrics", bff.admin))
+            .send()
+            .await?
+            .text()
+            .await?;
+        total += text
+            .lines()
+            .filter(|line| line.starts_with("bff_redis_calls_total{"))
+            .filter(|line| !line.contains("result=\"skipped\""))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    Ok(total)
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|arg| arg == name)
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+async fn wait_for_port(port: u16) -> Result<(), String> {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("nothing listens on port {port}"))
 }
 
 /// utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat).

@@ -31,7 +31,6 @@ use bff_server::SharedState;
 use bff_server::error::BffError;
 use bff_server::metrics::{PersistedQuery, count_persisted_query};
 use moka::future::Cache;
-use sha2::{Digest, Sha256};
 
 /// The only APQ protocol version there is.
 pub const APQ_VERSION: i64 = 1;
@@ -47,16 +46,9 @@ const MAX_ID_LEN: usize = 128;
 /// The request extension the APQ protocol uses.
 const EXTENSION: &str = "persistedQuery";
 
-/// The lower-case hex SHA-256 of `text`, as APQ clients compute it.
-pub fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-    }
-    hex
-}
+/// The lower-case hex SHA-256 of a query, as APQ clients compute it (the
+/// hash traces carry too).
+pub use bff_server::graphql::sha256_hex;
 
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
@@ -383,18 +375,6 @@ mod tests {
 
     fn apq(hash: &str) -> Option<serde_json::Value> {
         Some(json!({ "version": 1, "sha256Hash": hash }))
-    }
-
-    #[test]
-    fn sha256_is_lower_case_hex() {
-        assert_eq!(
-            sha256_hex(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 
     #[tokio::test]

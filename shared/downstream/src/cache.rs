@@ -39,11 +39,14 @@ pub type IdHasher = foldhash::fast::RandomState;
 /// A moka cache keyed by id.
 type IdCache<V> = moka::future::Cache<String, Arc<V>, IdHasher>;
 
-/// An entity in the first level, until `until`: a TTL after it was fetched,
-/// by this replica or (through the second level) by another.
+/// An entity in the first level: fresh until `until`, a TTL after it was
+/// fetched (by this replica or, through the second level, by another); kept
+/// until `expires`, the end of the revalidate window, answered but due for
+/// a refresh in between.
 struct Fresh<V> {
     value: Arc<V>,
     until: std::time::Instant,
+    expires: std::time::Instant,
 }
 
 impl<V> Clone for Fresh<V> {
@@ -51,6 +54,7 @@ impl<V> Clone for Fresh<V> {
         Self {
             value: Arc::clone(&self.value),
             until: self.until,
+            expires: self.expires,
         }
     }
 }
@@ -68,7 +72,7 @@ impl<V> moka::Expiry<String, Fresh<V>> for UntilExpiry {
         entry: &Fresh<V>,
         created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(entry.until.saturating_duration_since(created_at))
+        Some(entry.expires.saturating_duration_since(created_at))
     }
 
     fn expire_after_update(
@@ -78,7 +82,7 @@ impl<V> moka::Expiry<String, Fresh<V>> for UntilExpiry {
         updated_at: std::time::Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.until.saturating_duration_since(updated_at))
+        Some(entry.expires.saturating_duration_since(updated_at))
     }
 }
 
@@ -102,6 +106,10 @@ struct Inner<V> {
     /// What the stale marks and metrics call it, e.g. `product`.
     kind: &'static str,
     ttl: Duration,
+    /// The stale-while-revalidate window past the TTL (zero: off).
+    revalidate: Duration,
+    /// Ids this replica is refreshing in the background now.
+    refreshing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// First level: this replica's memory.
     entries: Option<FreshCache<V>>,
     /// Second level: Redis, shared by the replicas.
@@ -156,12 +164,15 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
         let shared = enabled
             .then(|| SecondLevel::new(shared, kind, config))
             .flatten();
-        let first_level = enabled && !(shared.is_some() && writes == Writes::ThroughTheBff);
+        let first_level =
+            enabled && config.first_level && !(shared.is_some() && writes == Writes::ThroughTheBff);
         Self {
             inner: Arc::new(Inner {
                 service,
                 kind,
                 ttl: Duration::from_millis(config.ttl_ms),
+                revalidate: Duration::from_millis(config.revalidate_ms),
+                refreshing: Default::default(),
                 entries: first_level.then(|| {
                     moka::future::Cache::builder()
                         .max_capacity(config.max_entries)
@@ -183,10 +194,17 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
     }
 
     fn fresh(&self, value: Arc<V>, fresh_for: Duration) -> Fresh<V> {
+        let until = std::time::Instant::now() + fresh_for;
         Fresh {
             value,
-            until: std::time::Instant::now() + fresh_for,
+            until,
+            expires: until + self.inner.revalidate,
         }
+    }
+
+    /// What the stale marks and metrics call its entities, e.g. `product`.
+    pub fn kind(&self) -> &'static str {
+        self.inner.kind
     }
 
     /// Counts `lookups` ids that ended as `event`.
@@ -206,11 +224,37 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
     /// When the fetch fails with the service's fault (unavailable, timed out,
     /// circuit open, bad response) and every id it was for has a stale copy,
     /// those are served instead and recorded in `ctx.stale`.
-    pub async fn get_many<S, F, Fut>(
+    ///
+    /// Entities answered from inside the revalidate window (past their TTL)
+    /// are handed to `revalidate`, which starts their refresh in the
+    /// background (see [`Self::refresh`]) without making this request wait.
+    pub async fn get_many<S, F, Fut, R>(
         &self,
         ctx: &RequestContext,
         ids: &[S],
         fetch_batch: F,
+        revalidate: R,
+    ) -> Result<IdMap<Arc<V>>, DownstreamError>
+    where
+        S: AsRef<str> + Sync,
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<(String, V)>, DownstreamError>>,
+        R: FnOnce(Vec<String>),
+    {
+        let mut due = Vec::new();
+        let found = self.get_many_noting(ctx, ids, fetch_batch, &mut due).await;
+        if !due.is_empty() {
+            revalidate(due);
+        }
+        found
+    }
+
+    async fn get_many_noting<S, F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        ids: &[S],
+        fetch_batch: F,
+        due: &mut Vec<String>,
     ) -> Result<IdMap<Arc<V>>, DownstreamError>
     where
         S: AsRef<str> + Sync,
@@ -236,6 +280,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
         let mut found = IdMap::with_capacity_and_hasher(capacity, IdHasher::default());
         let mut missing = Vec::new();
         let mut hits = 0;
+        let now = std::time::Instant::now();
         for id in ids {
             let cached = match &inner.entries {
                 Some(entries) => entries.get(id).await,
@@ -244,6 +289,9 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
             match cached {
                 Some(entry) => {
                     hits += 1;
+                    if entry.until <= now {
+                        due.push(id.to_owned());
+                    }
                     found.insert(id.into(), entry.value);
                 }
                 None if !missing.iter().any(|missed| missed == id) => missing.push(id.to_owned()),
@@ -273,6 +321,11 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
                                 .await;
                         }
                         found.insert(id.as_str().into(), value);
+                    }
+                    Found::Revalidate(value) => {
+                        shared_hits += 1;
+                        due.push(id.clone());
+                        found.insert(id.as_str().into(), Arc::new(value));
                     }
                     Found::Absent => shared_hits += 1,
                     Found::Stale(value) => {
@@ -433,6 +486,76 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static> EntityCache<V> {
             found.insert(id.into(), value);
         }
         Some(())
+    }
+
+    /// Refreshes `ids` (answered from inside the revalidate window) from the
+    /// service with `fetch_batch`, once per id at a time on this replica and,
+    /// with a second level, on one replica of the fleet per TTL: an id
+    /// another replica is refreshing is dropped from this replica's memory,
+    /// so its next read takes the fresh copy from the second level. Meant
+    /// to run in a task of its own; a failure leaves the old copies.
+    pub async fn refresh<F, Fut>(&self, ids: Vec<String>, fetch_batch: F)
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<(String, V)>, DownstreamError>>,
+    {
+        let inner = &*self.inner;
+        let mine: Vec<String> = {
+            let mut refreshing = inner
+                .refreshing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.into_iter()
+                .filter(|id| refreshing.insert(id.clone()))
+                .collect()
+        };
+        if mine.is_empty() {
+            return;
+        }
+        let claimed = match &inner.shared {
+            Some(shared) => shared.claim_refresh(&mine).await,
+            None => mine.clone(),
+        };
+        if let Some(entries) = &inner.entries {
+            for id in mine.iter().filter(|id| !claimed.contains(id)) {
+                entries.invalidate(id).await;
+            }
+        }
+        if !claimed.is_empty() {
+            match fetch_batch(claimed.clone()).await {
+                Ok(values) => {
+                    if let Some(shared) = &inner.shared {
+                        shared.put_many(shared.encode(&claimed, &values)).await;
+                    }
+                    for id in &claimed {
+                        if !values.iter().any(|(found, _)| found == id)
+                            && let Some(entries) = &inner.entries
+                        {
+                            entries.invalidate(id).await;
+                        }
+                    }
+                    for (id, value) in values {
+                        let value = Arc::new(value);
+                        if let Some(stale) = &inner.stale {
+                            stale.insert(id.clone(), Arc::clone(&value)).await;
+                        }
+                        if let Some(entries) = &inner.entries {
+                            entries.insert(id, self.fresh(value, inner.ttl)).await;
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(kind = inner.kind, %error, "background refresh failed: the copies stay until the window ends");
+                }
+            }
+        }
+        let mut refreshing = inner
+            .refreshing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &mine {
+            refreshing.remove(id);
+        }
     }
 
     /// Forgets `id`, its stale copy too (it is known to be out of date), on

@@ -110,23 +110,71 @@ impl UserClient {
         ctx: &RequestContext,
         ids: &[S],
     ) -> Result<IdMap<Arc<User>>> {
+        let revalidate = |due| {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let ctx = RequestContext::background();
+                let fetch = |missing| client.users_for_cache(&ctx, missing);
+                client.users.refresh(due, fetch).await;
+            });
+        };
         self.users
-            .get_many(ctx, ids, |missing| async move {
-                let users = self.get_many(ctx, &missing).await?;
-                Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
-            })
+            .get_many(
+                ctx,
+                ids,
+                |missing| self.users_for_cache(ctx, missing),
+                revalidate,
+            )
             .await
+    }
+
+    /// The users the cache is missing, as it stores them.
+    async fn users_for_cache(
+        &self,
+        ctx: &RequestContext,
+        missing: Vec<String>,
+    ) -> Result<Vec<(String, User)>> {
+        let users = self
+            .fetch_many(ctx, &missing, Some(self.users.kind()))
+            .await?;
+        Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
+    }
+
+    /// The wishlists (by user id) the cache is missing, as it stores them.
+    async fn wishlists_for_cache(
+        &self,
+        ctx: &RequestContext,
+        missing: Vec<String>,
+    ) -> Result<Vec<(String, Wishlist)>> {
+        let cache = Some(self.wishlists.kind());
+        let mut wishlists = Vec::with_capacity(missing.len());
+        for id in missing {
+            let wishlist = self.fetch_wishlist(ctx, &id, cache).await?;
+            wishlists.push((id, wishlist));
+        }
+        Ok(wishlists)
     }
 
     /// The viewer's wishlist through the cache; wishlist changes made through
     /// this client invalidate it.
     pub async fn cached_wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Arc<Wishlist>> {
         let ids = [id.to_owned()];
+        let revalidate = |due| {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let ctx = RequestContext::background();
+                let fetch = |missing| client.wishlists_for_cache(&ctx, missing);
+                client.wishlists.refresh(due, fetch).await;
+            });
+        };
         let mut found = self
             .wishlists
-            .get_many(ctx, &ids, |_| async move {
-                Ok(vec![(id.to_owned(), self.wishlist(ctx, id).await?)])
-            })
+            .get_many(
+                ctx,
+                &ids,
+                |missing| self.wishlists_for_cache(ctx, missing),
+                revalidate,
+            )
             .await?;
         found.remove(id).ok_or(DownstreamError::NotFound {
             service: Service::User,
@@ -144,12 +192,23 @@ impl UserClient {
     /// `GET /users?ids=a,b,c`: unknown ids are left out (invalid ones, see
     /// [`crate::is_valid_id`], without asking).
     pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<User>> {
+        self.fetch_many(ctx, ids, None).await
+    }
+
+    /// [`UserClient::get_many`], made for `cache`'s misses if given.
+    async fn fetch_many(
+        &self,
+        ctx: &RequestContext,
+        ids: &[String],
+        cache: Option<&'static str>,
+    ) -> Result<Vec<User>> {
         let Some(ids) = batch_list(ids) else {
             return Ok(Vec::new());
         };
         self.endpoint
             .call(Method::GET, "GET /users", &["users"])
             .query("ids", &ids)
+            .for_cache(cache)
             .fetch(ctx)
             .await
     }
@@ -168,12 +227,23 @@ impl UserClient {
 
     /// `GET /users/{id}/wishlist`
     pub async fn wishlist(&self, ctx: &RequestContext, id: &str) -> Result<Wishlist> {
+        self.fetch_wishlist(ctx, id, None).await
+    }
+
+    /// [`UserClient::wishlist`], made for `cache`'s miss if given.
+    async fn fetch_wishlist(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        cache: Option<&'static str>,
+    ) -> Result<Wishlist> {
         self.endpoint
             .call(
                 Method::GET,
                 "GET /users/{id}/wishlist",
                 &["users", id, "wishlist"],
             )
+            .for_cache(cache)
             .fetch(ctx)
             .await
     }
@@ -251,12 +321,33 @@ impl ProductClient {
         ctx: &RequestContext,
         ids: &[S],
     ) -> Result<IdMap<Arc<Product>>> {
+        let revalidate = |due| {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let ctx = RequestContext::background();
+                let fetch = |missing| client.products_for_cache(&ctx, missing);
+                client.products.refresh(due, fetch).await;
+            });
+        };
         self.products
-            .get_many(ctx, ids, |missing| async move {
-                let products = self.get_many(ctx, &missing).await?;
-                Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
-            })
+            .get_many(
+                ctx,
+                ids,
+                |missing| self.products_for_cache(ctx, missing),
+                revalidate,
+            )
             .await
+    }
+
+    /// The products the cache is missing, as it stores them.
+    async fn products_for_cache(
+        &self,
+        ctx: &RequestContext,
+        missing: Vec<String>,
+    ) -> Result<Vec<(String, Product)>> {
+        let cache = Some(self.products.kind());
+        let products = self.fetch_many(ctx, &missing, cache).await?;
+        Ok(products.into_iter().map(|p| (p.id.clone(), p)).collect())
     }
 
     /// `GET /products/{id}`
@@ -270,12 +361,23 @@ impl ProductClient {
     /// `GET /products?ids=a,b`: unknown ids are left out (invalid ones, see
     /// [`crate::is_valid_id`], without asking).
     pub async fn get_many(&self, ctx: &RequestContext, ids: &[String]) -> Result<Vec<Product>> {
+        self.fetch_many(ctx, ids, None).await
+    }
+
+    /// [`ProductClient::get_many`], made for `cache`'s misses if given.
+    async fn fetch_many(
+        &self,
+        ctx: &RequestContext,
+        ids: &[String],
+        cache: Option<&'static str>,
+    ) -> Result<Vec<Product>> {
         let Some(ids) = batch_list(ids) else {
             return Ok(Vec::new());
         };
         self.endpoint
             .call(Method::GET, "GET /products", &["products"])
             .query("ids", &ids)
+            .for_cache(cache)
             .fetch(ctx)
             .await
     }

@@ -263,6 +263,13 @@ pub struct CacheConfig {
     /// How long past its TTL an entity is kept to be served, marked stale,
     /// when its service fails (stale-if-error); 0 turns that off.
     pub stale_ms: u64,
+    /// Stale-while-revalidate: an entity past its TTL by less than this is
+    /// answered at once and refreshed in the background (by one replica of
+    /// the fleet when Redis is shared); 0 (the default) turns it off.
+    pub revalidate_ms: u64,
+    /// Each replica keeps entities in its own memory. Off only to measure
+    /// the shared second level (Redis) alone.
+    pub first_level: bool,
 }
 
 impl Default for CacheConfig {
@@ -271,6 +278,8 @@ impl Default for CacheConfig {
             ttl_ms: DEFAULT_CACHE_TTL_MS,
             max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             stale_ms: DEFAULT_CACHE_STALE_MS,
+            revalidate_ms: 0,
+            first_level: true,
         }
     }
 }

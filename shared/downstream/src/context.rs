@@ -78,6 +78,17 @@ impl StaleMarks {
             .insert(format!("{kind}:{id}"));
     }
 
+    /// The mark of `kind`/`id` (`kind:id`) if it was served stale. Cheap
+    /// when nothing was: the usual case.
+    pub fn mark_of(&self, kind: &str, id: &str) -> Option<String> {
+        let marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if marks.is_empty() {
+            return None;
+        }
+        let mark = format!("{kind}:{id}");
+        marks.contains(&mark).then_some(mark)
+    }
+
     /// What was served stale so far, sorted.
     pub fn list(&self) -> Vec<String> {
         self.0

@@ -18,7 +18,8 @@ use url::Url;
 
 use crate::is_valid_id;
 use crate::resilience::{CircuitBreaker, RetryPolicy, is_retryable};
-use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, telemetry};
+use crate::spans::{self, ClientSpan, TryInfo};
+use crate::{DownstreamConfig, DownstreamError, RequestContext, Service, TraceParent, telemetry};
 
 /// Pool tuning for one process talking to a handful of services on a fast network.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -110,6 +111,8 @@ pub(crate) struct Call<'a> {
     /// Set when the call must not be made (an invalid id): sending it
     /// answers this error without touching the service.
     refused: Option<DownstreamError>,
+    /// The entity cache whose misses this call fetches (for its trace span).
+    cache: Option<&'static str>,
     /// A GET that must not join one already in flight (it must see a change
     /// made after that one started).
     fresh: bool,
@@ -176,6 +179,7 @@ impl Endpoint {
             body: None,
             idempotency_key: None,
             refused,
+            cache: None,
             fresh: false,
         }
     }
@@ -215,6 +219,13 @@ impl<'a> Call<'a> {
 
     pub(crate) fn idempotency_key(mut self, key: &'a str) -> Self {
         self.idempotency_key = Some(key);
+        self
+    }
+
+    /// Marks the call as the one `cache` makes for its misses (its trace
+    /// span says so).
+    pub(crate) fn for_cache(mut self, cache: Option<&'static str>) -> Self {
+        self.cache = cache;
         self
     }
 
@@ -299,7 +310,7 @@ impl<'a> Call<'a> {
     /// Starts this GET as a task that leaves `in_flight` when done.
     fn spawn_flight(self, ctx: &RequestContext, key: String) -> Flight {
         let endpoint = self.endpoint.clone();
-        let (url, route) = (self.url, self.route);
+        let (url, route, cache) = (self.url, self.route, self.cache);
         let ctx = ctx.clone();
         let service = endpoint.service;
         let task = tokio::spawn(async move {
@@ -316,6 +327,7 @@ impl<'a> Call<'a> {
                 body: None,
                 idempotency_key: None,
                 refused: None,
+                cache,
                 fresh: false,
             };
             call.send(&ctx).await
@@ -370,6 +382,12 @@ impl<'a> Call<'a> {
         };
         let mut retries = 0;
         loop {
+            // `None` while traces are off: then the request's own trace
+            // context goes downstream.
+            let span = self.client_span(ctx, retries);
+            let trace = span
+                .as_ref()
+                .map_or(ctx.trace, |span| span.trace(ctx.trace));
             let try_timeout = endpoint
                 .retry
                 .per_try_timeout
@@ -378,16 +396,24 @@ impl<'a> Call<'a> {
             if try_timeout.is_zero() {
                 tracing::debug!(%service, route, "request deadline passed before the call");
                 telemetry::call(service, telemetry::Outcome::Timeout, None);
+                spans::end(span, telemetry::Outcome::Timeout, None);
                 return Err(DownstreamError::Timeout { service });
             }
             // Built before the breaker is asked: a request that cannot be
             // sent must take no permit (it would be recorded as a success).
-            let request = self.request(ctx)?;
+            let request = match self.request(ctx, &trace) {
+                Ok(request) => request,
+                Err(error) => {
+                    spans::end(span, telemetry::Outcome::Refused, None);
+                    return Err(error);
+                }
+            };
             if retries == 0 {
                 endpoint.retry.record_call();
             }
             let Some(permit) = endpoint.breaker.try_acquire() else {
                 telemetry::call(service, telemetry::Outcome::CircuitOpen, None);
+                spans::end(span, telemetry::Outcome::CircuitOpen, None);
                 return Err(DownstreamError::CircuitOpen { service });
             };
             let started = Instant::now();
@@ -397,15 +423,16 @@ impl<'a> Call<'a> {
             // it in every enclosing future (+6% instructions per dashboard,
             // mostly moving those futures).
             let sent = endpoint.http.execute(request);
-            let (outcome, retry_after) = match self.try_once(ctx, sent, try_timeout).await {
-                Ok(body) => (Ok(body), None),
-                Err(failure) => (Err(failure.error), failure.retry_after),
+            let (outcome, status, retry_after) = match self.try_once(ctx, sent, try_timeout).await {
+                Ok((status, body)) => (Ok(body), Some(status.as_u16()), None),
+                Err(failure) => {
+                    let status = status_of(&failure.error);
+                    (Err(failure.error), status, failure.retry_after)
+                }
             };
-            telemetry::call(
-                service,
-                telemetry::Outcome::of(&outcome),
-                Some(started.elapsed()),
-            );
+            let named = telemetry::Outcome::of(&outcome);
+            telemetry::call(service, named, Some(started.elapsed()));
+            spans::end(span, named, status);
             permit.record(&outcome);
             let error = match outcome {
                 Ok(body) => return Ok(body),
@@ -436,13 +463,35 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// One try: the body of a 2xx answer, all of it read within `timeout`.
+    /// The client span of try number `retries` (0 for the first), when
+    /// traces are on.
+    fn client_span(&self, ctx: &RequestContext, retries: u32) -> Option<ClientSpan> {
+        if !spans::client_spans_enabled() {
+            return None;
+        }
+        let base = &self.endpoint.base;
+        ClientSpan::start(
+            ctx,
+            &TryInfo {
+                service: self.endpoint.service,
+                method: &self.method,
+                route: self.route,
+                host: base.host_str(),
+                port: base.port_or_known_default(),
+                resend_count: retries,
+                cache: self.cache,
+            },
+        )
+    }
+
+    /// One try: the status and body of a 2xx answer, all of it read within
+    /// `timeout`.
     async fn try_once(
         &self,
         ctx: &RequestContext,
         sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
         timeout: Duration,
-    ) -> Result<Bytes, TryFailure> {
+    ) -> Result<(StatusCode, Bytes), TryFailure> {
         let service = self.endpoint.service;
         let started = Instant::now();
         let outcome = tokio::time::timeout(timeout, self.exchange(ctx, sent)).await;
@@ -461,7 +510,7 @@ impl<'a> Call<'a> {
         &self,
         ctx: &RequestContext,
         sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
-    ) -> Result<Bytes, TryFailure> {
+    ) -> Result<(StatusCode, Bytes), TryFailure> {
         let endpoint = self.endpoint;
         let (service, route) = (endpoint.service, self.route);
         let response = sent
@@ -474,6 +523,7 @@ impl<'a> Call<'a> {
                 return response
                     .bytes()
                     .await
+                    .map(|body| (s, body))
                     .map_err(|error| map_transport_error(service, route, error).into());
             }
             StatusCode::NOT_FOUND => DownstreamError::NotFound { service },
@@ -492,10 +542,15 @@ impl<'a> Call<'a> {
         })
     }
 
-    /// The HTTP request of this call, or [`DownstreamError::Unsendable`]
-    /// when a value does not fit in its URI (over 64 KiB) or a header.
-    fn request(&self, ctx: &RequestContext) -> Result<reqwest::Request, DownstreamError> {
-        self.build_request(ctx).map_err(|reason| {
+    /// The HTTP request of this call, sending `trace` as `traceparent`, or
+    /// [`DownstreamError::Unsendable`] when a value does not fit in its URI
+    /// (over 64 KiB) or a header.
+    fn request(
+        &self,
+        ctx: &RequestContext,
+        trace: &TraceParent,
+    ) -> Result<reqwest::Request, DownstreamError> {
+        self.build_request(ctx, trace).map_err(|reason| {
             let (service, route) = (self.endpoint.service, self.route);
             tracing::debug!(%service, route, reason, "downstream request cannot be sent");
             telemetry::call(service, telemetry::Outcome::Refused, None);
@@ -507,7 +562,11 @@ impl<'a> Call<'a> {
     /// here, before the breaker is asked, for everything reqwest would
     /// refuse only once sent: the URI's length (the url crate's output is
     /// otherwise always a valid URI) and each header value.
-    fn build_request(&self, ctx: &RequestContext) -> Result<reqwest::Request, &'static str> {
+    fn build_request(
+        &self,
+        ctx: &RequestContext,
+        trace: &TraceParent,
+    ) -> Result<reqwest::Request, &'static str> {
         if self.url.as_str().len() > MAX_URI_LEN {
             return Err("URI too long");
         }
@@ -524,7 +583,7 @@ impl<'a> Call<'a> {
         );
         headers.insert(
             TRACEPARENT,
-            HeaderValue::from_bytes(&ctx.trace.header_bytes()).map_err(invalid)?,
+            HeaderValue::from_bytes(&trace.header_bytes()).map_err(invalid)?,
         );
         if let Some(user_id) = &ctx.user_id {
             headers.insert(X_USER_ID, HeaderValue::from_str(user_id).map_err(invalid)?);
@@ -569,6 +628,16 @@ impl From<DownstreamError> for TryFailure {
             error,
             retry_after: None,
         }
+    }
+}
+
+/// The HTTP status a failed try was answered with, if it was answered.
+fn status_of(error: &DownstreamError) -> Option<u16> {
+    match error {
+        DownstreamError::NotFound { .. } => Some(StatusCode::NOT_FOUND.as_u16()),
+        DownstreamError::Rejected { status, .. } => Some(*status),
+        DownstreamError::Unavailable { status, .. } => *status,
+        _ => None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod models;
 pub mod resilience;
 mod second_level;
 mod service;
+pub mod spans;
 pub mod telemetry;
 
 pub use cache::{IdHasher, IdMap};

@@ -31,6 +31,9 @@ struct Stored<V> {
 pub(crate) enum Found<V> {
     /// Within its TTL; `fresh_for` is what is left of it.
     Fresh { value: V, fresh_for: Duration },
+    /// Past its TTL, inside the revalidate window: answered, and refreshed
+    /// in the background.
+    Revalidate(V),
     /// The service does not know it (remembered for [`ABSENT_TTL`]).
     Absent,
     /// Past its TTL, inside the stale window: only for when the service fails.
@@ -44,7 +47,10 @@ pub(crate) struct SecondLevel {
     state: SharedState,
     kind: &'static str,
     ttl: Duration,
-    /// TTL plus the stale window: how long Redis keeps an entry.
+    /// TTL plus the revalidate window.
+    revalidate_until: Duration,
+    /// TTL plus the stale window (or the revalidate window, if longer):
+    /// how long Redis keeps an entry.
     keep: Duration,
 }
 
@@ -60,7 +66,14 @@ impl SecondLevel {
             state: state.clone(),
             kind,
             ttl: Duration::from_millis(config.ttl_ms),
-            keep: Duration::from_millis(config.ttl_ms.saturating_add(config.stale_ms)),
+            revalidate_until: Duration::from_millis(
+                config.ttl_ms.saturating_add(config.revalidate_ms),
+            ),
+            keep: Duration::from_millis(
+                config
+                    .ttl_ms
+                    .saturating_add(config.stale_ms.max(config.revalidate_ms)),
+            ),
         })
     }
 
@@ -92,6 +105,7 @@ impl SecondLevel {
                         value,
                         fresh_for: self.ttl - age,
                     },
+                    Some(value) if age < self.revalidate_until => Found::Revalidate(value),
                     Some(value) => Found::Stale(value),
                 }
             })
@@ -136,6 +150,27 @@ impl SecondLevel {
             }
         }
         entries
+    }
+
+    /// Of `ids` (due for a background refresh), those this replica is the
+    /// one to refresh: each id is claimed by one replica of the fleet for a
+    /// TTL. All of them when Redis does not answer (each replica then
+    /// refreshes its own).
+    pub(crate) async fn claim_refresh(&self, ids: &[String]) -> Vec<String> {
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| format!("refresh:{}:{id}", self.kind))
+            .collect();
+        let claim_for = self.ttl.max(Duration::from_secs(1));
+        match self.state.claim_many(&keys, claim_for).await {
+            Ok(claimed) => ids
+                .iter()
+                .zip(claimed)
+                .filter(|(_, claimed)| *claimed)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            Err(_) => ids.to_vec(),
+        }
     }
 
     /// Forgets `id` on every replica's next read (they read through to

@@ -136,6 +136,8 @@ impl FrontDoor {
             rate_limit: ClientRateLimit::new(&self.rate_limit, shape, self.shared),
         });
         let cors = (!self.cors_origins.is_empty()).then(|| cors_layer(self.cors_origins));
+        // Decided once: with traces off, requests take no OpenTelemetry path.
+        let traces = crate::telemetry::enabled();
         let trace = TraceLayer::new_for_http()
             .make_span_with(|request: &Request| {
                 let request_id = request
@@ -162,6 +164,8 @@ impl FrontDoor {
             ))
             .layer(trace)
             .layer(crate::observe::ObserveLayer)
+            // With traces on, the OpenTelemetry server span.
+            .layer(crate::telemetry::ServerSpanLayer { traces })
             // A panicking handler or resolver: 500 with the usual body (and
             // the request id header); the panic message stays in the log.
             .layer(CatchPanicLayer::custom(

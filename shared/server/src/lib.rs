@@ -29,6 +29,7 @@ mod observe;
 mod rate_limit;
 mod run;
 mod serve;
+pub mod telemetry;
 
 pub use auth::{Authentication, JwtVerifier, Viewer, ViewerKind};
 pub use config::{Config, ConfigError, ConnectionConfig, Defaults, LogFormat, Profile};

@@ -94,6 +94,8 @@ const FRONT_DOOR_METRICS: &[&str] = &[
     PERSISTED_QUERIES,
     READY,
     REQUEST_DEADLINE,
+    crate::telemetry::TRACE_SPANS_DROPPED,
+    shared_state::CALLS,
     CONNECTIONS_OPEN,
     CONNECTIONS_REFUSED,
     CONNECTIONS_TIMED_OUT,
@@ -149,10 +151,16 @@ pub fn install_prometheus() -> Option<&'static PrometheusHandle> {
             describe_metrics();
             // Series without labels exist from the start (at 0), so that
             // a rate over them is defined before the first event.
-            for name in [CONNECTIONS_REFUSED, ACCEPT_ERRORS, RATE_LIMITED] {
+            for name in [
+                CONNECTIONS_REFUSED,
+                ACCEPT_ERRORS,
+                RATE_LIMITED,
+                crate::telemetry::TRACE_SPANS_DROPPED,
+            ] {
                 metrics::counter!(name).absolute(0);
             }
             metrics::gauge!(ACTIVE_REQUESTS).set(0.0);
+            crate::telemetry::describe_metrics();
             let upkeep = handle.clone();
             let spawned = std::thread::Builder::new()
                 .name("metrics-upkeep".into())

@@ -6,7 +6,8 @@ use axum::Router;
 use shared_state::SharedState;
 
 use crate::config::{Config, ConfigError, Defaults};
-use crate::serve::{ServeError, init_tracing, serve};
+use crate::serve::{ServeError, serve};
+use crate::telemetry::{self, TelemetryError};
 
 /// Why a BFF could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,8 @@ pub enum StartError {
     SharedState(#[from] shared_state::InvalidRedisUrl),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
 }
 
 /// The process's handle on the state its replicas share: Redis when
@@ -53,8 +56,14 @@ async fn try_run(
     app: fn(&Config) -> Result<Router, StartError>,
 ) -> Result<(), StartError> {
     let config = Config::from_env(defaults)?;
-    init_tracing(config.log_format);
-    let router = app(&config)?;
-    serve(router, &config).await?;
-    Ok(())
+    let traces = telemetry::init(config.log_format)?;
+    let served = match app(&config) {
+        Ok(router) => serve(router, &config).await.map_err(StartError::from),
+        Err(error) => Err(error),
+    };
+    // The last spans, within a bounded time, whatever ended the process.
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
+    served
 }

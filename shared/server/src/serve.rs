@@ -52,8 +52,23 @@ pub enum ServeError {
 
 /// Installs the global log subscriber: level filter from `RUST_LOG`
 /// (default `info`), text or JSON lines. Calling it again keeps the first
-/// subscriber, so tests and binaries can both call it.
+/// subscriber, so tests and binaries can both call it. Traces:
+/// [`crate::telemetry::init`].
 pub fn init_tracing(format: LogFormat) {
+    install_subscriber(format, None);
+}
+
+/// [`init_tracing`], plus, given a tracer, the OpenTelemetry layer that
+/// exports the spans meant for traces ([`crate::telemetry`]); the log lines
+/// are the same either way. Whether this call installed the subscriber.
+pub(crate) fn install_subscriber(
+    format: LogFormat,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> bool {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, fmt};
+
     let filter = match EnvFilter::try_from_default_env() {
         Ok(filter) => filter,
         Err(error) => {
@@ -64,12 +79,36 @@ pub fn init_tracing(format: LogFormat) {
             EnvFilter::new("info")
         }
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // Err only means a subscriber is already installed: keep that one.
-    let _already_set = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    let Some(tracer) = tracer else {
+        // Without traces, the subscriber as it always was: one global
+        // filter, no per-layer filtering on the way of every event.
+        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        return match format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        }
+        .is_ok();
     };
+    // The log filter applies to the log lines only: the trace spans are
+    // made whatever `RUST_LOG` says.
+    let registry = tracing_subscriber::registry();
+    match format {
+        LogFormat::Text => registry
+            .with(fmt::layer().with_filter(filter))
+            .with(crate::telemetry::layer(tracer))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_filter(filter),
+            )
+            .with(crate::telemetry::layer(tracer))
+            .try_init(),
+    }
+    .is_ok()
 }
 
 /// Listens on `config.listen` (the BFF's routes) and `config.admin_listen`

@@ -233,6 +233,40 @@ impl SharedState {
         .await
     }
 
+    /// `SET prefix+key 1 NX PX ttl` for each key, pipelined: which keys this
+    /// call created (claimed), in order. One round trip.
+    pub async fn claim_many(
+        &self,
+        keys: &[String],
+        ttl: Duration,
+    ) -> Result<Vec<bool>, Unavailable> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(prefix) = self.prefix() else {
+            return Err(Unavailable);
+        };
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipeline = redis::pipe();
+        for key in keys {
+            pipeline
+                .cmd("SET")
+                .arg(format!("{prefix}{key}"))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis);
+        }
+        let replies = self
+            .call_raw("claim", |mut connection| async move {
+                pipeline
+                    .query_async::<Vec<Option<String>>>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(replies.into_iter().map(|reply| reply.is_some()).collect())
+    }
+
     /// `DEL prefix+key`.
     pub async fn delete(&self, key: &str) -> Result<(), Unavailable> {
         self.call(

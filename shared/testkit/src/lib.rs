@@ -9,6 +9,7 @@ pub mod graphiql;
 pub mod graphql_http;
 pub mod live;
 pub mod openapi;
+pub mod otlp;
 pub mod prometheus;
 pub mod redis;
 pub mod selection;

@@ -3,6 +3,7 @@
 //! `notificationsCount` with one (cached) call; the order service is asked
 //! for exactly the 3 orders shown.
 
+use bff_server::graphql::{Entity, Tracked};
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, Result};
@@ -68,8 +69,8 @@ fn fetched<T: Clone>(part: &Part<T>) -> Result<T> {
 // path, and the rest still arrives.
 #[Object]
 impl MobileDashboard {
-    async fn user(&self) -> Result<Option<MobileUser>> {
-        fetched(&self.user).map(|user| Some(MobileUser(user)))
+    async fn user(&self) -> Result<Option<Tracked<MobileUser>>> {
+        fetched(&self.user).map(|user| Some(Tracked(MobileUser(user))))
     }
 
     /// The 3 most recent orders.
@@ -91,6 +92,14 @@ impl MobileDashboard {
 }
 
 pub(crate) struct MobileUser(Arc<models::User>);
+
+impl Entity for MobileUser {
+    const KIND: &'static str = "user";
+
+    fn entity_id(&self) -> &str {
+        &self.0.id
+    }
+}
 
 #[Object]
 impl MobileUser {

@@ -97,6 +97,14 @@ impl ProductCard {
 /// A product's page in the app, trimmed.
 pub(crate) struct ProductView(pub(crate) Arc<models::Product>);
 
+impl bff_server::graphql::Entity for ProductView {
+    const KIND: &'static str = "product";
+
+    fn entity_id(&self) -> &str {
+        &self.0.id
+    }
+}
+
 #[Object]
 impl ProductView {
     async fn id(&self) -> ID {

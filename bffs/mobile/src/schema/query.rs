@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, Object, Result};
 use bff_server::error::BffError;
+use bff_server::graphql::Tracked;
 
 use super::dashboard::MobileDashboard;
 use super::product::{PAGE_SIZE, ProductPage, ProductView};
@@ -44,9 +45,9 @@ impl QueryRoot {
     }
 
     /// A product's trimmed view; null when there is no such product.
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductView>> {
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tracked<ProductView>>> {
         let scope = RequestScope::of(ctx);
         let product = scope.products().load_one(id.to_string()).await?;
-        Ok(product.map(ProductView))
+        Ok(product.map(|product| Tracked(ProductView(product))))
     }
 }

@@ -1,6 +1,7 @@
 //! Checkout initialisation: validate the cart, then price it, with everything
 //! the checkout page needs fetched in parallel.
 
+use bff_server::graphql::Tracked;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -173,8 +174,8 @@ pub(crate) struct CheckoutItem {
 
 #[Object]
 impl CheckoutItem {
-    async fn product(&self) -> Product {
-        Product(Arc::clone(&self.product))
+    async fn product(&self) -> Tracked<Product> {
+        Product::tracked(Arc::clone(&self.product))
     }
 
     async fn quantity(&self) -> i64 {

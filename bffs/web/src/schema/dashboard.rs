@@ -2,6 +2,7 @@
 //! for (profile, orders, recommendations, analytics), then ONE batched round
 //! for every product those parts show.
 
+use bff_server::graphql::Tracked;
 use std::sync::Arc;
 
 use async_graphql::context::SelectionField;
@@ -203,8 +204,8 @@ fn fetched<T: Clone>(part: &Part<T>) -> Result<T> {
 #[Object]
 impl WebDashboard {
     /// The viewer's profile. Null, with an error, when the user service fails.
-    async fn user(&self) -> Result<Option<UserProfile>> {
-        fetched(&self.user).map(|user| Some(UserProfile(user)))
+    async fn user(&self) -> Result<Option<Tracked<UserProfile>>> {
+        fetched(&self.user).map(|user| Some(Tracked(UserProfile(user))))
     }
 
     /// The most recent orders, newest first. Null, with an error, when the
@@ -258,10 +259,10 @@ pub(crate) struct Recommendation {
 
 #[Object]
 impl Recommendation {
-    async fn product(&self) -> Result<Product> {
+    async fn product(&self) -> Result<Tracked<Product>> {
         self.product
             .clone()
-            .map(Product)
+            .map(Product::tracked)
             .ok_or_else(|| async_graphql::Error::new("recommended product was not prefetched"))
     }
 

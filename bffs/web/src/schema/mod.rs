@@ -11,6 +11,7 @@ mod query;
 mod subscription;
 mod user;
 
+use bff_server::graphql::Tracked;
 use std::sync::Arc;
 
 use async_graphql::{Schema, SchemaBuilder};
@@ -61,10 +62,10 @@ pub(crate) fn list_size(first: i32, max: i32) -> async_graphql::Result<u32> {
 pub(crate) async fn load_products_in_order(
     scope: &RequestScope,
     ids: Vec<String>,
-) -> async_graphql::Result<Vec<Product>> {
+) -> async_graphql::Result<Vec<Tracked<Product>>> {
     let found = scope.products().load_many(ids.iter().cloned()).await?;
     Ok(ids
         .iter()
-        .filter_map(|id| found.get(id).cloned().map(Product))
+        .filter_map(|id| found.get(id).cloned().map(Product::tracked))
         .collect())
 }

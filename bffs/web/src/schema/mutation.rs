@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use bff_server::error::BffError;
+use bff_server::graphql::Tracked;
 use downstream::models::PlaceOrderRequest;
 
 use super::RequestScope;
@@ -25,12 +26,16 @@ const MAX_IDEMPOTENCY_KEY: usize = 128;
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Adds a product to the viewer's wishlist; returns it with `inWishlist` true.
-    async fn add_to_wishlist(&self, ctx: &Context<'_>, product_id: ID) -> Result<Product> {
+    async fn add_to_wishlist(&self, ctx: &Context<'_>, product_id: ID) -> Result<Tracked<Product>> {
         change_wishlist(ctx, product_id, true).await
     }
 
     /// Removes a product from the viewer's wishlist; returns it with `inWishlist` false.
-    async fn remove_from_wishlist(&self, ctx: &Context<'_>, product_id: ID) -> Result<Product> {
+    async fn remove_from_wishlist(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+    ) -> Result<Tracked<Product>> {
         change_wishlist(ctx, product_id, false).await
     }
 
@@ -66,7 +71,7 @@ impl MutationRoot {
     }
 }
 
-async fn change_wishlist(ctx: &Context<'_>, product_id: ID, add: bool) -> Result<Product> {
+async fn change_wishlist(ctx: &Context<'_>, product_id: ID, add: bool) -> Result<Tracked<Product>> {
     let scope = RequestScope::of(ctx);
     let viewer = scope.viewer()?;
     let product_id = product_id.to_string();
@@ -91,6 +96,6 @@ async fn change_wishlist(ctx: &Context<'_>, product_id: ID, add: bool) -> Result
         .products()
         .load_one(product_id)
         .await?
-        .map(Product)
+        .map(Product::tracked)
         .ok_or_else(|| BffError::NotFound("product".into()).into())
 }

@@ -1,3 +1,4 @@
+use bff_server::graphql::Tracked;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, Result};
@@ -99,7 +100,7 @@ impl OrderItem {
 impl OrderItem {
     /// Null when the product no longer exists, or (with an error) when the
     /// product service cannot be reached.
-    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>> {
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Tracked<Product>>> {
         let id = &self.item().product_id;
         let product = match &self.products {
             Some(prefetched) => prefetched.clone()?.get(id.as_str()).cloned(),
@@ -110,7 +111,7 @@ impl OrderItem {
                     .await?
             }
         };
-        Ok(product.map(Product))
+        Ok(product.map(Product::tracked))
     }
 
     async fn quantity(&self) -> i64 {

@@ -5,6 +5,7 @@ use downstream::models::{self, InventoryStatus};
 
 use super::money::Money;
 use super::{MAX_LIST, RequestScope, list_size, load_products_in_order};
+use bff_server::graphql::{Entity, Tracked};
 
 /// A product with everything the product page shows.
 #[derive(Clone)]
@@ -98,7 +99,7 @@ impl Product {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 10)] first: i32,
-    ) -> Result<Option<Vec<Product>>> {
+    ) -> Result<Option<Vec<Tracked<Product>>>> {
         let first = list_size(first, MAX_LIST)?;
         let scope = RequestScope::of(ctx);
         let related = scope
@@ -122,6 +123,7 @@ impl Product {
             .users
             .cached_wishlist(&scope.ctx, &viewer.user_id)
             .await?;
+        scope.note_if_stale("wishlist", &viewer.user_id, ctx.path_node.as_ref());
         Ok(Some(wishlist.product_ids.contains(&self.0.id)))
     }
 
@@ -130,7 +132,7 @@ impl Product {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 10)] first: i32,
-    ) -> Result<Option<Vec<Product>>> {
+    ) -> Result<Option<Vec<Tracked<Product>>>> {
         let first = list_size(first, MAX_LIST)?;
         let scope = RequestScope::of(ctx);
         let Some(viewer) = scope.viewer.as_ref() else {
@@ -146,7 +148,20 @@ impl Product {
     }
 }
 
+impl Entity for Product {
+    const KIND: &'static str = "product";
+
+    fn entity_id(&self) -> &str {
+        &self.0.id
+    }
+}
+
 impl Product {
+    /// The product as resolvers return it: noting its path when stale.
+    pub(crate) fn tracked(product: Arc<models::Product>) -> Tracked<Self> {
+        Tracked(Self(product))
+    }
+
     fn current_price(&self) -> Money {
         Money::new(self.0.price_cents, &self.0.currency)
     }

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use bff_server::error::BffError;
+use bff_server::graphql::Tracked;
 use futures::future::OptionFuture;
 
 use super::checkout::{CartItemInput, Checkout};
@@ -21,14 +22,14 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in viewer (from the bearer token). UNAUTHENTICATED without one.
-    async fn me(&self, ctx: &Context<'_>) -> Result<UserProfile> {
+    async fn me(&self, ctx: &Context<'_>) -> Result<Tracked<UserProfile>> {
         let scope = RequestScope::of(ctx);
         let viewer = scope.viewer()?;
         let ids = [viewer.user_id.as_str()];
         let mut users = Box::pin(scope.downstream.users.lookup(&scope.ctx, &ids)).await?;
         users
             .remove(viewer.user_id.as_str())
-            .map(UserProfile)
+            .map(|user| Tracked(UserProfile(user)))
             .ok_or_else(|| BffError::NotFound("user".into()).into())
     }
 
@@ -41,10 +42,10 @@ impl QueryRoot {
     }
 
     /// Auth optional: inWishlist and personalizedRecommendations need a viewer.
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tracked<Product>>> {
         let scope = RequestScope::of(ctx);
         let product = Box::pin(scope.products().load_one(id.to_string())).await?;
-        Ok(product.map(Product))
+        Ok(product.map(Product::tracked))
     }
 
     /// A category's products, `first` (at most 50) at a time, after the cursor

@@ -8,6 +8,14 @@ use super::RequestScope;
 /// The signed-in viewer's profile.
 pub(crate) struct UserProfile(pub(crate) Arc<models::User>);
 
+impl bff_server::graphql::Entity for UserProfile {
+    const KIND: &'static str = "user";
+
+    fn entity_id(&self) -> &str {
+        &self.0.id
+    }
+}
+
 #[Object]
 impl UserProfile {
     async fn id(&self) -> ID {

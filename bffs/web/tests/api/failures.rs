@@ -346,6 +346,35 @@ async fn a_failing_product_service_serves_the_cached_product_marked_stale() {
         .set_fault(Fault::new("/products").status(503));
     let stale = app.query(query, json!({})).await;
     assert_eq!(stale["data"], fresh["data"]);
-    assert_eq!(stale["extensions"]["stale"], json!(["product:p1"]));
+    // By response path: what the app shows from `product` may be old.
+    assert_eq!(stale["extensions"]["stale"], json!([["product"]]));
     assert!(stale.get("errors").is_none(), "{stale}");
+}
+
+/// Stale data is named where it is in the response: aliases and list
+/// indexes included, and only there.
+#[tokio::test]
+async fn stale_copies_are_named_by_their_response_paths() {
+    let app = spawn_app_with(|config| config.downstream.cache.ttl_ms = 50).await;
+    let query =
+        r#"{ dashboard { recs: recommendations(first: 3) { product { name } } user { name } } }"#;
+    let fresh = app.query_as("u1", query, json!({})).await;
+    assert_eq!(fresh["extensions"]["stale"], Value::Null, "{fresh}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").status(503));
+    let stale = app.query_as("u1", query, json!({})).await;
+    assert_eq!(stale["data"], fresh["data"]);
+    assert!(stale.get("errors").is_none(), "{stale}");
+    // The user came fresh from the user cache's own service: not named.
+    assert_eq!(
+        stale["extensions"]["stale"],
+        json!([
+            ["dashboard", "recs", 0, "product"],
+            ["dashboard", "recs", 1, "product"],
+            ["dashboard", "recs", 2, "product"],
+        ])
+    );
 }

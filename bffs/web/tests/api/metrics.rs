@@ -220,8 +220,26 @@ async fn requests_are_timed_by_route_method_and_status_apart_from_downstream_wai
     ];
     assert!(prometheus::value(&text, requests, &unmatched) >= 1.0);
     assert!(!text.contains("/no/such/path"));
-    // The scrape itself is in flight while it renders.
+    // A request waiting on a slow service is in flight while the admin
+    // listener (not counted itself) renders.
+    app.services
+        .product
+        .control
+        .set_fault(devstack_services::Fault::new("/products").latency(400));
+    let slow = {
+        let (client, url) = (app.client.clone(), app.url("/graphql"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "query": r#"{ product(id: "p9") { id } }"# }))
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let text = scrape(&app).await;
     assert!(prometheus::value(&text, "http_server_active_requests", &[]) >= 1.0);
+    assert!(slow.await.unwrap().unwrap().status().is_success());
 }
 
 #[tokio::test]

@@ -188,3 +188,117 @@ async fn with_redis_down_every_request_answers_and_sharing_resumes_when_it_is_ba
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Stale-while-revalidate: past its TTL (inside the revalidate window) a
+/// product is answered at once, while the service hangs, and refreshed in
+/// the background by one replica of the two.
+#[tokio::test]
+async fn past_its_ttl_an_entity_is_answered_at_once_and_refreshed_by_one_replica() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let services = Services::spawn_ephemeral().await.unwrap();
+    let mut config = shared_config(&services, &redis);
+    config.downstream.cache.ttl_ms = 200;
+    config.downstream.cache.revalidate_ms = 60_000;
+    config.downstream.timeout_ms = 300;
+    config.downstream.retry.max_retries = 0;
+    let (a, b) = (replica(&config).await, replica(&config).await);
+    let fresh = query(&a, None, PRODUCT, json!({ "id": "p5" })).await;
+    query(&b, None, PRODUCT, json!({ "id": "p5" })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Past the TTL, the service hanging: answered from the cache, neither
+    // an error nor marked stale (a request that waited for the service
+    // would have timed out and served a stale-marked copy).
+    services
+        .product
+        .control
+        .set_fault(devstack_services::Fault::new("/products").hang());
+    for replica in [&a, &b] {
+        let answer = query(replica, None, PRODUCT, json!({ "id": "p5" })).await;
+        assert_eq!(data(&answer), data(&fresh));
+        assert!(answer["extensions"]["stale"].is_null(), "{answer:#}");
+    }
+    services.product.control.clear_faults();
+
+    // Once the failed refresh's claim (a TTL, at least 1 s) has passed, both
+    // replicas are due again; one of them refreshes.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let before = product_calls(&services);
+    let (on_a, on_b) = tokio::join!(
+        query(&a, None, PRODUCT, json!({ "id": "p5" })),
+        query(&b, None, PRODUCT, json!({ "id": "p5" })),
+    );
+    assert_eq!(data(&on_a), data(&fresh));
+    assert_eq!(data(&on_b), data(&fresh));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while product_calls(&services) == before {
+        assert!(Instant::now() < deadline, "no background refresh");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        product_calls(&services),
+        before + 1,
+        "refreshed once for the fleet"
+    );
+    // Fresh again: no call.
+    query(&a, None, PRODUCT, json!({ "id": "p5" })).await;
+    query(&b, None, PRODUCT, json!({ "id": "p5" })).await;
+    assert_eq!(product_calls(&services), before + 1);
+}
+
+/// Redis killed while clients keep asking: every request answers (no 5xx,
+/// no errors), readiness never depends on Redis, and when Redis is back
+/// the replicas share again.
+#[tokio::test]
+async fn redis_killed_in_the_middle_of_a_run_costs_no_request() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let services = Services::spawn_ephemeral().await.unwrap();
+    let config = shared_config(&services, &redis);
+    let (a, b) = (replica(&config).await, replica(&config).await);
+    let token = bearer(&config, "u3");
+    let run = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let clients: Vec<_> = [a.url.clone(), b.url.clone()]
+        .into_iter()
+        .map(|url| {
+            let (run, token) = (run.clone(), token.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut answered = 0;
+                let ids = ["p1", "p2", "p3", "p4"];
+                while run.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = ids[answered % ids.len()];
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "query": PRODUCT, "variables": { "id": id } }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    let body: Value = response.json().await.unwrap();
+                    assert!(body.get("errors").is_none(), "{body:#}");
+                    assert_eq!(body["data"]["product"]["id"], id);
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Readiness is about the services the BFF calls, not about Redis.
+    let readyz = a.url.replace("/graphql", "/readyz");
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
+    redis.resume().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.store(false, std::sync::atomic::Ordering::Relaxed);
+    for client in clients {
+        assert!(client.await.unwrap() > 0);
+    }
+}

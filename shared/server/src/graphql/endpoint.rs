@@ -223,6 +223,9 @@ where
             Ok(admitted) => admitted,
             Err(refusal) => return refusal_response(&refusal),
         };
+        // With traces on: the operation's span, the parent of its
+        // downstream calls; it ends with this function.
+        let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
         let scope = request
@@ -230,7 +233,7 @@ where
             .get(&TypeId::of::<RequestScope>())
             .and_then(|data| data.downcast_ref::<RequestScope>());
         let request_id = scope.map(|scope| scope.ctx.request_id.clone());
-        let stale = scope.map(|scope| scope.ctx.stale.clone());
+        let stale = scope.map(RequestScope::stale_report);
         // Boxed: async-graphql's execution future is large, and unboxed it
         // is copied each time an enclosing future moves (handler, layers),
         // which was ~2.5% of the instructions per request.
@@ -258,14 +261,11 @@ where
                 response
             }
         };
-        // Entities served from stale copies because their service failed:
-        // the client may tell its user the data can be out of date.
-        if let Some(stale) = stale.filter(|stale| !stale.is_empty()) {
-            let marks = stale.list().into_iter().map(async_graphql::Value::String);
-            response.extensions.insert(
-                "stale".to_owned(),
-                async_graphql::Value::List(marks.collect()),
-            );
+        // Data served from stale copies because a service failed, by
+        // response path: the client may tell its user exactly what can be
+        // out of date.
+        if let Some(paths) = stale.and_then(|report| report.extension()) {
+            response.extensions.insert("stale".to_owned(), paths);
         }
         if !response.errors.is_empty() {
             sort_errors(&mut response.errors);
@@ -275,6 +275,9 @@ where
             }
             self.nulls
                 .apply(&query, operation_name.as_deref(), &mut response);
+            if let Some(span) = &span {
+                span.record("otel.status_code", "ERROR");
+            }
         }
         response
     }
@@ -369,6 +372,50 @@ where
                 .into_response()
         })
     }
+}
+
+/// The OpenTelemetry span of the operation `request` runs, as the GraphQL
+/// conventions have it (`graphql.operation.type`, `graphql.operation.name`)
+/// but named by the type alone (names are the client's to choose: unbounded);
+/// `graphql.document.hash` is the query's SHA-256 (its APQ hash). Never
+/// variables: they can hold personal data. The request's scope takes the
+/// span's trace, so its downstream calls are the span's children.
+fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> tracing::Span {
+    use async_graphql::parser::types::OperationType;
+
+    let asked = request.operation_name.clone();
+    let document = match admitted {
+        Admitted::Validated(cached) | Admitted::Checked(Some((cached, _))) => {
+            Some(&cached.document)
+        }
+        // Parsed by `admit` (unless it does not parse, then nothing is known).
+        Admitted::Checked(None) => request.parsed_query().ok(),
+    };
+    let (name, kind) = document
+        .and_then(|document| super::named_operation_to_run(document, asked.as_deref()))
+        .map(|(name, operation)| {
+            let kind = match operation.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            (name.map(str::to_owned), Some(kind))
+        })
+        .unwrap_or_default();
+    let span = tracing::trace_span!(
+        target: crate::telemetry::TARGET,
+        "graphql",
+        otel.name = kind.unwrap_or("GraphQL Operation"),
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        graphql.operation.type = kind,
+        graphql.operation.name = name,
+        graphql.document.hash = super::sha256_hex(&request.query),
+    );
+    if let Some(trace) = crate::telemetry::trace_of(&span) {
+        super::RequestScope::retrace(request, trace);
+    }
+    span
 }
 
 /// A request refused before it ran: one error, no location, no `data`.

@@ -20,6 +20,7 @@
 mod csrf;
 mod endpoint;
 pub(crate) mod graphiql;
+mod hash;
 mod introspection;
 pub mod json;
 mod limits;
@@ -27,16 +28,19 @@ pub mod live;
 mod loaders;
 mod nulls;
 mod scope;
+mod stale;
 
 pub use crate::error::graphql_error_response;
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };
+pub use hash::sha256_hex;
 pub use limits::{LimitError, MAX_VALUE_NESTING, OperationLimits, parse_query};
 pub use loaders::{MAX_BATCH_SIZE, ProductLoader};
 pub use nulls::{NullPropagation, SdlError};
 pub use scope::{RequestScope, RoleGuard, SchemaOptions};
+pub use stale::{Entity, Tracked};
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 use async_graphql::{Positioned, Response, ServerError};
@@ -133,14 +137,8 @@ pub(crate) fn note_operation(document: &ExecutableDocument, name: Option<&str>) 
     use crate::observe::{OperationKind, note_graphql_operation};
     use async_graphql::parser::types::OperationType;
 
-    let Some(operation) = operation_to_run(document, name) else {
+    let Some((name, operation)) = named_operation_to_run(document, name) else {
         return;
-    };
-    let name = match &document.operations {
-        DocumentOperations::Single(_) => None,
-        DocumentOperations::Multiple(operations) => {
-            name.or_else(|| operations.keys().next().map(|name| name.as_str()))
-        }
     };
     let kind = match operation.node.ty {
         OperationType::Query => OperationKind::Query,
@@ -185,4 +183,20 @@ pub(crate) fn operation_to_run<'a>(
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
+}
+
+/// [`operation_to_run`] with the operation's name: the one asked for, or
+/// the only operation's own (`None` for an anonymous one).
+pub(crate) fn named_operation_to_run<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&'a str>,
+) -> Option<(Option<&'a str>, &'a Positioned<OperationDefinition>)> {
+    let operation = operation_to_run(document, name)?;
+    let name = match &document.operations {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(operations) => {
+            name.or_else(|| operations.keys().next().map(|name| name.as_str()))
+        }
+    };
+    Some((name, operation))
 }

@@ -1,14 +1,18 @@
 //! What the resolvers of a GraphQL BFF share: the per-request scope, a
 //! role guard, and how a schema is finished.
 
+use std::any::TypeId;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache};
-use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode};
-use downstream::{Downstream, RequestContext};
+use async_graphql::{
+    Context, ObjectType, QueryPathNode, Schema, SchemaBuilder, SubscriptionType, ValidationMode,
+};
+use downstream::{Downstream, RequestContext, TraceParent};
 
 use super::GraphQlEndpoint;
 use super::loaders::ProductLoader;
+use super::stale::{StalePaths, StaleReport};
 use crate::StartError;
 use crate::auth::Viewer;
 use crate::config::GraphQlConfig;
@@ -24,6 +28,8 @@ pub struct RequestScope {
     pub viewer: Option<Viewer>,
     /// Made on first use: many requests (the dashboard's) batch on their own.
     products: OnceLock<DataLoader<ProductLoader, HashMapCache>>,
+    /// Where stale copies ended up in the response.
+    stale_paths: Arc<StalePaths>,
 }
 
 impl RequestScope {
@@ -33,6 +39,25 @@ impl RequestScope {
             ctx,
             viewer,
             products: OnceLock::new(),
+            stale_paths: Arc::default(),
+        }
+    }
+
+    /// Notes `path` as holding data served from a stale copy when the
+    /// entity `kind`/`id` was served stale in this request (see
+    /// [`super::Tracked`]; resolvers that compute a field from an entity
+    /// call it with their own path).
+    pub fn note_if_stale(&self, kind: &str, id: &str, path: Option<&QueryPathNode<'_>>) {
+        if let Some(mark) = self.ctx.stale.mark_of(kind, id) {
+            self.stale_paths.note(mark, path);
+        }
+    }
+
+    /// What tells, once the request ran, where its stale data is.
+    pub(crate) fn stale_report(&self) -> StaleReport {
+        StaleReport {
+            marks: self.ctx.stale.clone(),
+            paths: Arc::clone(&self.stale_paths),
         }
     }
 
@@ -41,6 +66,26 @@ impl RequestScope {
         self.products.get_or_init(|| {
             ProductLoader::data_loader(self.downstream.products.clone(), self.ctx.clone())
         })
+    }
+
+    /// Makes the downstream calls of `request` children of `trace` (its
+    /// operation's span): the scope the handler attached is replaced by
+    /// the same one with that trace. Before execution only, while nothing
+    /// has used the scope yet.
+    pub(crate) fn retrace(request: &mut async_graphql::Request, trace: TraceParent) {
+        let Some(scope) = request
+            .data
+            .get(&TypeId::of::<RequestScope>())
+            .and_then(|data| data.downcast_ref::<RequestScope>())
+        else {
+            return;
+        };
+        let ctx = RequestContext {
+            trace,
+            ..scope.ctx.clone()
+        };
+        let retraced = RequestScope::new(Arc::clone(&scope.downstream), ctx, scope.viewer.clone());
+        request.data.insert(retraced);
     }
 
     /// The scope the HTTP handler attached to this request.

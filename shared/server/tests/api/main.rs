@@ -11,6 +11,7 @@ mod connections;
 mod context;
 #[cfg(feature = "graphql")]
 mod csrf;
+mod deploy_metrics;
 mod errors;
 mod front_door;
 #[cfg(feature = "graphql")]
