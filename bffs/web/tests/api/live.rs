@@ -845,3 +845,19 @@ async fn a_slow_websocket_reader_gets_an_error_for_its_subscription() {
     // The connection itself lives on.
     ws_barrier(&mut ws).await;
 }
+
+#[tokio::test]
+async fn a_subscription_over_plain_http_is_a_request_error() {
+    let app = spawn_live().await;
+    let response = app
+        .graphql_request(UPDATES, json!({}), Some(&app.token("u1")))
+        .header("accept", "application/graphql-response+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("ubscription"), "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+}
