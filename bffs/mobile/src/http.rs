@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, EmptySubscription};
+use async_graphql::EmptyMutation;
 use async_graphql_axum::GraphQLRequest;
 use async_graphql_axum::rejection::GraphQLRejection;
 use axum::extract::State;
@@ -15,16 +15,18 @@ use axum::{Extension, Json, Router};
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::{Config, ConfigError};
 use bff_server::error::BffError;
+use bff_server::graphql::live::{self, Live};
 use bff_server::graphql::{
     GraphQlEndpoint, SchemaOptions, graphql_error_response, person_or_anonymous, prevent_csrf,
     respond, unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, DefaultPredicate};
 
 use crate::persisted::{PersistedQueries, Safelist};
-use crate::schema::{self, QueryRoot, RequestScope};
+use crate::schema::{self, QueryRoot, RequestScope, SubscriptionRoot};
 
 /// For answers a shared cache (CDN) may keep: anonymous GETs by hash. A
 /// minute: prices and stock change, and the BFF's own entity cache already
@@ -34,7 +36,7 @@ const PUBLIC: &str = "public, max-age=60";
 const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
 
 struct AppState {
-    graphql: GraphQlEndpoint<QueryRoot, EmptyMutation, EmptySubscription>,
+    graphql: GraphQlEndpoint<QueryRoot, EmptyMutation, SubscriptionRoot>,
     downstream: Arc<Downstream>,
     persisted: PersistedQueries,
 }
@@ -77,15 +79,33 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         persisted,
     };
     let graphiql = state.graphql.graphiql_routes();
+    // Subscriptions (WebSocket, SSE, multipart) on the same path, through
+    // the same persisted queries (and safelist) as any request.
+    let persisted = state.persisted.clone();
+    let live = Live::new(
+        &state.graphql,
+        Arc::clone(&state.downstream),
+        Arc::clone(&verifier),
+        config.live,
+    )
+    .with_prepare(Arc::new(move |request| {
+        let persisted = persisted.clone();
+        Box::pin(async move { Ok(persisted.resolve(request).await?.request) })
+    }));
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route_layer(axum::middleware::from_fn_with_state(live, live::serve))
         // Refuses requests a browser could send cross-site unpreflighted.
         .route_layer(axum::middleware::from_fn(prevent_csrf))
         // GraphiQL's assets (dev profile), already gzipped where it pays.
         .merge(graphiql)
         .with_state(Arc::new(state))
-        // gzip or brotli, whichever the client prefers; tiny bodies stay as is.
-        .layer(CompressionLayer::new());
+        // gzip or brotli, whichever the client prefers; tiny bodies stay as
+        // is; never a subscription's stream (it would be held back to fill
+        // the compressor's blocks).
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("multipart/mixed")),
+        ));
     Ok(FrontDoor::new(config, verifier)
         .for_graphql()
         .with_shared_state(shared)

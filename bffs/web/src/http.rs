@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
+use bff_server::graphql::live::{self, Live};
 use bff_server::graphql::{
     GraphQlEndpoint, SchemaOptions, graphql_error_response, person_or_anonymous, prevent_csrf,
     respond, unreadable_request,
@@ -20,10 +21,10 @@ use bff_server::graphql::{
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
 
-use crate::schema::{self, MutationRoot, QueryRoot, RequestScope};
+use crate::schema::{self, MutationRoot, QueryRoot, RequestScope, SubscriptionRoot};
 
 struct AppState {
-    graphql: GraphQlEndpoint<QueryRoot, MutationRoot, async_graphql::EmptySubscription>,
+    graphql: GraphQlEndpoint<QueryRoot, MutationRoot, SubscriptionRoot>,
     downstream: Arc<Downstream>,
 }
 
@@ -47,8 +48,16 @@ pub fn app(config: &Config) -> Result<Router, StartError> {
         )),
     };
     let graphiql = state.graphql.graphiql_routes();
+    // Subscriptions (WebSocket, SSE, multipart) on the same path.
+    let live = Live::new(
+        &state.graphql,
+        Arc::clone(&state.downstream),
+        Arc::clone(&verifier),
+        config.live,
+    );
     let routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route_layer(axum::middleware::from_fn_with_state(live, live::serve))
         // Refuses requests a browser could send cross-site unpreflighted.
         .route_layer(axum::middleware::from_fn(prevent_csrf))
         .merge(graphiql)

@@ -464,6 +464,17 @@ impl OrderClient {
             .await
     }
 
+    /// `GET /orders/{id}` as it is now: never shared with an identical call
+    /// already in flight, which may have started before a change the
+    /// caller knows of (an order event).
+    pub async fn get_fresh(&self, ctx: &RequestContext, id: &str) -> Result<Order> {
+        self.endpoint
+            .call(Method::GET, "GET /orders/{id}", &["orders", id])
+            .fresh()
+            .fetch(ctx)
+            .await
+    }
+
     /// `POST /checkout/quote`
     pub async fn quote(&self, ctx: &RequestContext, request: &QuoteRequest) -> Result<Quote> {
         self.endpoint

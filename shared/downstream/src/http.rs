@@ -113,6 +113,9 @@ pub(crate) struct Call<'a> {
     refused: Option<DownstreamError>,
     /// The entity cache whose misses this call fetches (for its trace span).
     cache: Option<&'static str>,
+    /// A GET that must not join one already in flight (it must see a change
+    /// made after that one started).
+    fresh: bool,
 }
 
 impl Endpoint {
@@ -177,6 +180,7 @@ impl Endpoint {
             idempotency_key: None,
             refused,
             cache: None,
+            fresh: false,
         }
     }
 }
@@ -203,6 +207,13 @@ impl<'a> Call<'a> {
     pub(crate) fn json<B: Serialize>(mut self, body: &B) -> Self {
         // Our own models always serialize; an empty body would fail loudly downstream.
         self.body = serde_json::to_vec(body).ok().map(Bytes::from);
+        self
+    }
+
+    /// Never shares an identical GET already in flight: its answer must
+    /// reflect everything that happened before this call.
+    pub(crate) fn fresh(mut self) -> Self {
+        self.fresh = true;
         self
     }
 
@@ -244,7 +255,11 @@ impl<'a> Call<'a> {
         }
         // Back-off and waiting on a call another request started count too.
         let _waiting = ctx.waits.enter();
-        if self.method == Method::GET && self.body.is_none() && self.endpoint.coalesce_gets {
+        if self.method == Method::GET
+            && self.body.is_none()
+            && self.endpoint.coalesce_gets
+            && !self.fresh
+        {
             decode(&self.send_coalesced(ctx).await?)
         } else {
             decode(&self.send(ctx).await?)
@@ -313,6 +328,7 @@ impl<'a> Call<'a> {
                 idempotency_key: None,
                 refused: None,
                 cache,
+                fresh: false,
             };
             call.send(&ctx).await
         });

@@ -384,6 +384,15 @@ impl JwtVerifier {
         }
     }
 
+    /// [`JwtVerifier::verify_fresh`], and when the token expires (its `exp`,
+    /// seconds since the epoch): a long-lived subscription ends then.
+    pub async fn verify_until(&self, token: &str) -> Result<(Viewer, Option<u64>), AuthError> {
+        let viewer = self.verify_fresh(token).await?;
+        // Verified just now, so this only reads the claim back.
+        let expires = self.verify_signed(token).ok().and_then(|(_, exp)| exp);
+        Ok((viewer, expires))
+    }
+
     /// Reads `Authorization: Bearer <token>` from `headers` (keys at hand).
     pub fn authenticate(&self, headers: &HeaderMap) -> Authentication {
         match bearer_token(headers) {
@@ -413,7 +422,7 @@ impl From<Result<Viewer, AuthError>> for Authentication {
 }
 
 /// The bearer token of `headers`, `None` without an `Authorization` header.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);

@@ -197,6 +197,46 @@ pub struct Config {
     /// State shared by the replicas (`[redis]`, `BFF_REDIS_URL`); unset,
     /// each replica keeps its own.
     pub redis: RedisSettings,
+    /// GraphQL subscriptions: caps, heartbeats, buffers (`[live]`).
+    pub live: LiveConfig,
+}
+
+/// GraphQL subscriptions (`[live]`): what one client and the whole process
+/// may hold open, and how the transports keep idle connections alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Subscriptions open at once on one WebSocket (an SSE or multipart
+    /// response is one subscription).
+    pub max_per_connection: usize,
+    /// Subscriptions open at once in the process, every transport together.
+    pub max_per_process: usize,
+    /// Interval of heartbeats: graphql-transport-ws `ping`, SSE `:` comments,
+    /// multipart `{}` parts. Proxies cut connections idle for ~30-60 s.
+    pub heartbeat_ms: u64,
+    /// Messages of one subscription waiting for a slow client; past it the
+    /// subscription ends with a reason rather than buffering without bound.
+    pub buffer: usize,
+    /// Time a WebSocket client has to send `connection_init`.
+    pub init_timeout_ms: u64,
+}
+
+pub const DEFAULT_LIVE_MAX_PER_CONNECTION: usize = 10;
+pub const DEFAULT_LIVE_MAX_PER_PROCESS: usize = 10_000;
+pub const DEFAULT_LIVE_HEARTBEAT_MS: u64 = 10_000;
+pub const DEFAULT_LIVE_BUFFER: usize = 64;
+pub const DEFAULT_LIVE_INIT_TIMEOUT_MS: u64 = 3_000;
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_per_connection: DEFAULT_LIVE_MAX_PER_CONNECTION,
+            max_per_process: DEFAULT_LIVE_MAX_PER_PROCESS,
+            heartbeat_ms: DEFAULT_LIVE_HEARTBEAT_MS,
+            buffer: DEFAULT_LIVE_BUFFER,
+            init_timeout_ms: DEFAULT_LIVE_INIT_TIMEOUT_MS,
+        }
+    }
 }
 
 /// Where the replicas share state. `Debug` hides a password in the URL.
@@ -563,6 +603,7 @@ impl Config {
             log_format: LogFormat::of(Profile::default()),
             safelist_file: None,
             redis: RedisSettings::default(),
+            live: LiveConfig::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod equivalence;
 pub mod fuzz;
 pub mod graphiql;
 pub mod graphql_http;
+pub mod live;
 pub mod openapi;
 pub mod otlp;
 pub mod prometheus;

@@ -6,23 +6,25 @@
 mod dashboard;
 mod product;
 mod query;
+mod subscription;
 
 use async_graphql::context::SelectionField;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
 pub use bff_server::graphql::RequestScope;
 use bff_server::graphql::SchemaOptions;
 
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
-pub type MobileSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type MobileSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
 /// `introspection`: let tools (GraphiQL, codegen) read the schema; off in production.
 pub fn build_schema(introspection: bool) -> MobileSchema {
     SchemaOptions { introspection }.finish(builder())
 }
 
-pub(crate) fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+pub(crate) fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
 }
 
 /// The schema as SDL, as exported to `schema/mobile.graphql`.

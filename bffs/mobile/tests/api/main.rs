@@ -11,6 +11,7 @@ mod graphiql;
 mod graphql_http;
 mod helpers;
 mod http;
+mod live;
 mod persisted;
 mod products;
 mod replicas;

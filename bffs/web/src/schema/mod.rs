@@ -8,12 +8,13 @@ mod mutation;
 mod order;
 mod product;
 mod query;
+mod subscription;
 mod user;
 
 use bff_server::graphql::Tracked;
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use bff_server::error::BffError;
 pub use bff_server::graphql::RequestScope;
 use bff_server::graphql::SchemaOptions;
@@ -21,10 +22,11 @@ use downstream::{DownstreamError, IdMap, models};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use self::product::Product;
 
-pub type WebSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type WebSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Products fetched ahead of their resolvers, shared by every field that shows them.
 pub(crate) type ProductMap = Result<Arc<IdMap<Arc<models::Product>>>, DownstreamError>;
@@ -34,8 +36,8 @@ pub fn build_schema(introspection: bool) -> WebSchema {
     SchemaOptions { introspection }.finish(builder())
 }
 
-pub(crate) fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+pub(crate) fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
 }
 
 /// The schema as SDL, as exported to `schema/web.graphql`.

@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod http;
 mod limits;
+mod live;
 mod metrics;
 mod mutations;
 mod over_http;

@@ -221,13 +221,7 @@ where
     async fn run(&self, mut request: async_graphql::Request) -> async_graphql::Response {
         let admitted = match self.admit(&mut request).await {
             Ok(admitted) => admitted,
-            Err(refusal) => {
-                let error = async_graphql::ErrorExtensions::extend(&refusal);
-                // The whole operation is refused: no location to point at.
-                let mut refusal = async_graphql::ServerError::new(error.message, None);
-                refusal.extensions = error.extensions;
-                return async_graphql::Response::from_errors(vec![refusal]);
-            }
+            Err(refusal) => return refusal_response(&refusal),
         };
         // With traces on: the operation's span, the parent of its
         // downstream calls; it ends with this function.
@@ -286,6 +280,62 @@ where
             }
         }
         response
+    }
+
+    /// The responses of a request sent over a subscription transport
+    /// (`live/`): a subscription's, one per event, or a query's one. It
+    /// passes the same abuse limits and validation as
+    /// [`GraphQlEndpoint::execute`] (refused: one response with the refusal
+    /// and no `data`), and each response is finished the same way (error
+    /// codes, spec nulls).
+    pub fn execute_stream(
+        &self,
+        mut request: async_graphql::Request,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+
+        let endpoint = self.clone();
+        let responses = async move {
+            let admitted = match endpoint.admit(&mut request).await {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    let response = refusal_response(&refusal);
+                    super::count_errors(&response);
+                    return futures::stream::iter([response]).boxed();
+                }
+            };
+            let schema = match &admitted {
+                Admitted::Validated(cached) => {
+                    admit_document(&mut request, cached);
+                    endpoint.fast_schema.as_ref().unwrap_or(&endpoint.schema)
+                }
+                Admitted::Checked(_) => &endpoint.schema,
+            };
+            let query = request.query.clone();
+            let operation_name = request.operation_name.clone();
+            let request_id = request
+                .data
+                .get(&TypeId::of::<RequestScope>())
+                .and_then(|data| data.downcast_ref::<RequestScope>())
+                .map(|scope| scope.ctx.request_id.clone());
+            let nulls = Arc::clone(&endpoint.nulls);
+            schema
+                .execute_stream(request)
+                .map(move |mut response| {
+                    if !response.errors.is_empty() {
+                        sort_errors(&mut response.errors);
+                        apply_error_codes(&mut response);
+                        if let Some(request_id) = &request_id {
+                            tag_internal_errors(&mut response, request_id);
+                        }
+                        nulls.apply(&query, operation_name.as_deref(), &mut response);
+                    }
+                    super::count_errors(&response);
+                    response
+                })
+                .boxed()
+        };
+        futures::stream::once(responses).flatten().boxed()
     }
 
     /// The routes of the GraphiQL page's assets (built into the binary) when
@@ -366,6 +416,15 @@ fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> 
         super::RequestScope::retrace(request, trace);
     }
     span
+}
+
+/// A request refused before it ran: one error, no location, no `data`.
+fn refusal_response(refusal: &BffError) -> async_graphql::Response {
+    let error = async_graphql::ErrorExtensions::extend(refusal);
+    // The whole operation is refused: no location to point at.
+    let mut refusal = async_graphql::ServerError::new(error.message, None);
+    refusal.extensions = error.extensions;
+    async_graphql::Response::from_errors(vec![refusal])
 }
 
 /// Puts errors in document order (by where the field is selected, then by

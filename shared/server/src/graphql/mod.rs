@@ -24,6 +24,7 @@ mod hash;
 mod introspection;
 pub mod json;
 mod limits;
+pub mod live;
 mod loaders;
 mod nulls;
 mod scope;
