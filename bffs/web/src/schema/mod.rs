@@ -34,8 +34,10 @@ pub fn build_schema(introspection: bool) -> WebSchema {
     SchemaOptions { introspection }.finish(builder())
 }
 
+/// `@defer` is declared here; the endpoint delivers it (`bff_server::graphql::defer`).
 pub(crate) fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .directive(bff_server::graphql::DeferDirective)
 }
 
 /// The schema as SDL, as exported to `schema/web.graphql`.
