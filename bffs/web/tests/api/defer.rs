@@ -367,3 +367,65 @@ async fn an_invalid_deferred_fragment_fails_the_whole_request_before_anything_ru
     );
     assert_eq!(app.downstream_total(), 0);
 }
+
+/// Apollo Client (3.14, `tests/defer-client/defer.mjs`) runs the dashboard
+/// with `@defer` through its HttpLink and cache: it sees the initial result
+/// first, then the completed one. Needs Node and `npm ci --prefix
+/// tests/defer-client` (`.ci/run` does it): skipped loudly without them,
+/// failed under CI.
+#[tokio::test]
+async fn apollo_client_gets_the_initial_then_the_completed_result() {
+    use std::path::Path;
+    use std::process::Command;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/defer-client");
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let node = Command::new("node").arg("--version").output();
+    let missing = if !node.is_ok_and(|output| output.status.success()) {
+        Some("`node` is not on the PATH".to_owned())
+    } else {
+        let package = dir.join("node_modules/@apollo/client/package.json");
+        (!package.is_file()).then(|| format!("{} is missing", package.display()))
+    };
+    if let Some(missing) = missing {
+        let message = format!(
+            "Apollo Client @defer test NOT RUN: {missing}. Install it with `npm ci --prefix {}`",
+            dir.display()
+        );
+        assert!(
+            !testkit::graphql_http::on_ci(),
+            "{message} (CI is set, so this fails instead of skipping)"
+        );
+        eprintln!("\n!!!!! {message} !!!!!\n");
+        return;
+    }
+    let app = spawn_app().await;
+    // Slow enough that the deferred part cannot come with the initial one.
+    app.services
+        .recommendation
+        .control
+        .set_fault(Fault::new("/").latency(300));
+    let (url, token) = (app.url("/graphql"), app.token("u1"));
+    // Blocking on the child in the blocking pool keeps the test's runtime
+    // free to serve the BFF the script is calling.
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("defer.mjs"))
+            .arg(url)
+            .arg(token)
+            .current_dir(&dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "Apollo Client @defer check failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("ok: initial result, then the completed one"));
+}
