@@ -450,17 +450,10 @@ fn on_the_way(error_path: &[PathSegment], path: &[Name]) -> bool {
         PathSegment::Field(key) => Some(key.as_str()),
         PathSegment::Index(_) => None,
     });
-    let mut depth = 0;
-    for key in keys.by_ref() {
-        if path
-            .get(depth)
-            .is_none_or(|expected| expected.as_str() != key)
-        {
-            return false;
-        }
-        depth += 1;
-    }
-    true
+    keys.by_ref().enumerate().all(|(depth, key)| {
+        path.get(depth)
+            .is_some_and(|expected| expected.as_str() == key)
+    })
 }
 
 /// The objects at `path` in `data`, with their concrete paths: through
@@ -533,7 +526,7 @@ mod tests {
             "n": null
         }))
         .unwrap();
-        let path = |keys: &[&str]| keys.iter().map(|key| Name::new(key)).collect::<Vec<_>>();
+        let path = |keys: &[&str]| keys.iter().map(Name::new).collect::<Vec<_>>();
         let found = locate(&data, &path(&["a", "b"]));
         let paths: Vec<_> = found.iter().map(|(path, _)| path.clone()).collect();
         assert_eq!(
