@@ -429,3 +429,23 @@ async fn apollo_client_gets_the_initial_then_the_completed_result() {
     );
     assert!(stdout.contains("ok: initial result, then the completed one"));
 }
+
+/// A part re-runs the fields on the way to its fragment: a mutation's
+/// `@defer` is delivered inline, so it runs once.
+#[tokio::test]
+async fn a_mutation_with_defer_runs_once_and_answers_whole() {
+    let app = spawn_app().await;
+    let query =
+        "mutation { addToWishlist(productId: \"p9\") { id ... @defer { name inWishlist } } }";
+    let response = whole(&app, Some(APOLLO_ACCEPT), query, json!({})).await;
+    let added = &data(&response)["addToWishlist"];
+    assert_eq!(added["id"], "p9");
+    assert_eq!(added["inWishlist"], true);
+    assert!(added["name"].is_string());
+    let writes: Vec<_> = app
+        .downstream_requests()
+        .into_iter()
+        .filter(|request| !request.route.starts_with("GET "))
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+}

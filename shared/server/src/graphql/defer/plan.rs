@@ -15,7 +15,7 @@
 
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, InlineFragment, OperationDefinition,
-    Selection, SelectionSet,
+    OperationType, Selection, SelectionSet,
 };
 use async_graphql::{InputType, Name, Positioned, Variables};
 
@@ -43,13 +43,18 @@ struct Site {
 }
 
 /// The plan for the operation `operation_name` picks, `None` when it defers
-/// nothing (no `@defer`, or every one `if: false` or skipped).
+/// nothing (no `@defer`, or every one `if: false` or skipped) or is not a
+/// query: a part re-runs the fields on the way to its fragment, which for
+/// a mutation would run it twice (its `@defer` is delivered inline).
 pub(crate) fn plan(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
 ) -> Option<Plan> {
     let operation = super::super::operation_to_run(document, operation_name)?;
+    if operation.node.ty != OperationType::Query {
+        return None;
+    }
     let mut sites = Vec::new();
     collect_sites(
         document,
@@ -348,6 +353,9 @@ mod tests {
         assert!(plan(&by_variable, None, &off).is_none());
         let on = Variables::from_json(serde_json::json!({"d": true}));
         assert_eq!(plan(&by_variable, None, &on).unwrap().parts.len(), 1);
+        // A mutation's fields run once: its deferred fragments come inline.
+        let mutation = parse("mutation { m { id ... @defer { b } } }");
+        assert!(plan(&mutation, None, &vars).is_none());
     }
 
     #[test]
@@ -369,5 +377,13 @@ mod tests {
             found,
             vec![(vec!["x"], Some("f".to_owned())), (vec!["c"], None)]
         );
+    }
+
+    #[test]
+    fn a_nested_defer_comes_with_its_parent() {
+        let document = parse("{ a { ... @defer { b { ... @defer { c } } } } }");
+        let plan = plan(&document, None, &Variables::default()).unwrap();
+        assert_eq!(plan.parts.len(), 1);
+        assert_eq!(plan.parts[0].path, [Name::new("a")]);
     }
 }
