@@ -449,3 +449,72 @@ async fn a_mutation_with_defer_runs_once_and_answers_whole() {
         .collect();
     assert_eq!(writes.len(), 1, "{writes:?}");
 }
+
+/// The front door's request timeout bounds the response head (the initial
+/// payload); the deferred part is bounded by the same request's downstream
+/// deadline, so a part stuck on a slow service ends with an error at its
+/// path and the body still closes properly.
+#[tokio::test]
+async fn a_part_past_the_request_deadline_ends_with_an_error_and_the_body_closes() {
+    let app = spawn_app_with(|config| config.request_timeout_ms = 1_000).await;
+    app.services
+        .recommendation
+        .control
+        .set_fault(Fault::new("/").latency(5_000));
+    let mut parts = Parts::open(&app, APOLLO_ACCEPT, DASHBOARD, json!({})).await;
+    let first = parts.next().await.unwrap();
+    assert_eq!(first.json["data"]["dashboard"]["user"]["id"], "u1");
+    let second = parts.next().await.unwrap();
+    eprintln!("deferred part after {:?}: {}", second.after, second.json);
+    // Well before the service would have answered.
+    assert!(
+        second.after < Duration::from_millis(4_000),
+        "{:?}",
+        second.after
+    );
+    let entry = &second.json["incremental"][0];
+    assert_eq!(entry["path"], json!(["dashboard"]));
+    assert_eq!(entry["data"], json!({"recommendations": null}));
+    assert_eq!(
+        entry["errors"][0]["path"],
+        json!(["dashboard", "recommendations"])
+    );
+    assert_eq!(
+        entry["errors"][0]["extensions"]["code"],
+        "DOWNSTREAM_TIMEOUT"
+    );
+    assert_eq!(second.json["hasNext"], false);
+    // The closing delimiter came (`next` panics on a body cut short).
+    assert!(parts.next().await.is_none());
+}
+
+/// Stale copies served to a deferred part are named, by response path, in
+/// the last payload's `extensions.stale` (the whole response's list).
+#[tokio::test]
+async fn stale_copies_in_a_deferred_part_are_named_in_the_last_payload() {
+    let app = spawn_app_with(|config| config.downstream.cache.ttl_ms = 50).await;
+    let query = "{ a: product(id: \"p1\") { id name } \
+        ... @defer { b: product(id: \"p2\") { id name } } }";
+    let fresh = Parts::open(&app, APOLLO_ACCEPT, query, json!({}))
+        .await
+        .all()
+        .await;
+    assert!(
+        fresh.iter().all(|part| part.get("extensions").is_none()),
+        "{fresh:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.services
+        .product
+        .control
+        .set_fault(Fault::new("/products").status(503));
+    let stale = Parts::open(&app, APOLLO_ACCEPT, query, json!({}))
+        .await
+        .all()
+        .await;
+    assert_eq!(stale.len(), 2);
+    assert_eq!(stale[0]["data"], fresh[0]["data"]);
+    assert_eq!(stale[1]["incremental"], fresh[1]["incremental"]);
+    assert!(stale.iter().all(|part| part.get("errors").is_none()));
+    assert_eq!(stale[1]["extensions"]["stale"], json!([["a"], ["b"]]));
+}

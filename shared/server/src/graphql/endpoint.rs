@@ -437,6 +437,7 @@ where
             parts,
             sites,
             span,
+            stale: Some(scope.stale_report()),
         })
     }
 

@@ -185,6 +185,10 @@ pub struct Incremental {
     pub(crate) sites: Vec<(Vec<Name>, Option<String>)>,
     /// Dropped with the body: the operation's span, when traced.
     pub(crate) span: Option<tracing::Span>,
+    /// Where the whole request served stale copies: the last payload
+    /// carries it as `extensions.stale` (the initial one, what was known
+    /// when it left).
+    pub(crate) stale: Option<super::stale::StaleReport>,
 }
 
 /// The multipart response, once the initial payload is ready (the
@@ -201,6 +205,7 @@ pub async fn respond_multipart(incremental: Incremental, format: IncrementalForm
         pending: vec![Vec::new(); remaining],
         sites: incremental.sites,
         closed: false,
+        stale: incremental.stale,
         _span: incremental.span,
     };
     let mut initial = incremental.initial;
@@ -247,6 +252,7 @@ struct Streaming {
     pending: Vec<Vec<(Vec<PathSegment>, String)>>,
     sites: Vec<(Vec<Name>, Option<String>)>,
     closed: bool,
+    stale: Option<super::stale::StaleReport>,
     _span: Option<tracing::Span>,
 }
 
@@ -298,6 +304,8 @@ struct SubsequentPayload {
     incremental: Vec<IncrementalEntry>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     completed: Vec<Completed>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: BTreeMap<String, Value>,
     #[serde(rename = "hasNext")]
     has_next: bool,
 }
@@ -381,8 +389,14 @@ impl Streaming {
         let mut payload = SubsequentPayload {
             incremental: Vec::new(),
             completed: Vec::new(),
+            extensions: BTreeMap::new(),
             has_next: self.remaining > 0,
         };
+        if !payload.has_next
+            && let Some(stale) = self.stale.as_ref().and_then(|report| report.extension())
+        {
+            payload.extensions.insert("stale".to_owned(), stale);
+        }
         match self.format {
             IncrementalFormat::DeferSpec20220824 => {
                 for (concrete, data) in located {
