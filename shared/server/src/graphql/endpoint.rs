@@ -328,20 +328,20 @@ where
         }
         let operation_name = request.operation_name.clone();
         let variables = request.variables.clone();
-        let plan = match (&self.fast_schema, scope_of(&request)) {
-            (Some(_), Some(_)) => request.parsed_query().ok().and_then(|document| {
+        let plan = match (&self.fast_schema, scope_of(&request).cloned()) {
+            (Some(_), Some(scope)) => request.parsed_query().ok().and_then(|document| {
                 super::defer::plan::plan(document, operation_name.as_deref(), &variables)
-                    .map(|plan| (plan, document.clone()))
+                    .map(|plan| (plan, document.clone(), scope))
             }),
             _ => None,
         };
-        let Some((plan, document)) = plan else {
+        let Some((plan, document, scope)) = plan else {
             let response = self.run_admitted(request, admitted).await;
             super::count_errors(&response);
             return Err(response);
         };
         let query = request.query.clone();
-        let request_id = scope_of(&request).map(|scope| scope.ctx.request_id.clone());
+        let request_id = Some(scope.ctx.request_id.clone());
         let validation = match &admitted {
             Admitted::Validated(_) => "remembered",
             Admitted::Checked(_) => "full",
@@ -349,9 +349,8 @@ where
         metrics::counter!(crate::metrics::GRAPHQL_REQUESTS, "validation" => validation)
             .increment(1);
         let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
-        let Some(scope) = scope_of(&request).cloned() else {
-            return Err(async_graphql::Response::default());
-        };
+        // The scope the span retraced, when traced.
+        let scope = scope_of(&request).cloned().unwrap_or(scope);
         let make = |document: ExecutableDocument| {
             let mut part = async_graphql::Request::new(query.clone())
                 .variables(request.variables.clone())
