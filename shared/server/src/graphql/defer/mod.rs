@@ -383,7 +383,7 @@ impl Streaming {
         let mut errors: Vec<ServerError> = response
             .errors
             .into_iter()
-            .filter(|error| !on_the_way(&error.path, &path))
+            .filter(|error| error.path.is_empty() || !on_the_way(&error.path, &path))
             .collect();
         let located = locate(&response.data, &path);
         let mut payload = SubsequentPayload {
