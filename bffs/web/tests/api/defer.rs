@@ -148,6 +148,10 @@ async fn the_dashboard_leaves_before_slow_recommendations_which_follow() {
         })
     );
     let second = parts.next().await.unwrap();
+    eprintln!(
+        "initial payload after {:?}, deferred part after {:?}",
+        first.after, second.after
+    );
     assert!(
         second.after >= Duration::from_millis(500),
         "{:?}",
