@@ -15,8 +15,8 @@ use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::Config;
 use bff_server::graphql::live::{self, Live};
 use bff_server::graphql::{
-    GraphQlEndpoint, SchemaOptions, graphql_error_response, person_or_anonymous, prevent_csrf,
-    respond, unreadable_request,
+    GraphQlEndpoint, IncrementalFormat, SchemaOptions, graphql_error_response, person_or_anonymous,
+    prevent_csrf, respond, respond_multipart, unreadable_request,
 };
 use bff_server::{FrontDoor, StartError};
 use downstream::{Downstream, RequestContext};
@@ -110,6 +110,15 @@ async fn execute(
         Err(refusal) => return graphql_error_response(refusal),
     };
     let scope = RequestScope::new(Arc::clone(&state.downstream), ctx, viewer);
-    let response = state.graphql.execute(request.data(scope)).await;
+    let request = request.data(scope);
+    // `@defer` is delivered to clients that accept multipart; others get
+    // one complete response.
+    if let Some(format) = IncrementalFormat::accepted(headers) {
+        return match state.graphql.execute_incremental(request).await {
+            Ok(incremental) => respond_multipart(incremental, format).await,
+            Err(response) => respond(headers, response),
+        };
+    }
+    let response = state.graphql.execute(request).await;
     respond(headers, response)
 }

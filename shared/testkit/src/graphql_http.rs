@@ -71,6 +71,6 @@ fn missing_prerequisite(dir: &Path) -> Option<String> {
 
 /// Whether this runs under CI (`CI` set to anything but `false` or `0`):
 /// then a check that cannot run fails rather than skips.
-pub(crate) fn on_ci() -> bool {
+pub fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| !matches!(value.trim(), "" | "0" | "false"))
 }

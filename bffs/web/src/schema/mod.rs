@@ -36,8 +36,10 @@ pub fn build_schema(introspection: bool) -> WebSchema {
     SchemaOptions { introspection }.finish(builder())
 }
 
+/// `@defer` is declared here; the endpoint delivers it (`bff_server::graphql::defer`).
 pub(crate) fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .directive(bff_server::graphql::DeferDirective)
 }
 
 /// The schema as SDL, as exported to `schema/web.graphql`.

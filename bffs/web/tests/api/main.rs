@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod chaos;
 mod checkout;
+mod defer;
 mod equivalence;
 mod failures;
 mod fields;

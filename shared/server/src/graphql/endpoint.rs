@@ -219,19 +219,24 @@ where
 
     /// [`GraphQlEndpoint::execute`] but for counting its errors.
     async fn run(&self, mut request: async_graphql::Request) -> async_graphql::Response {
-        let admitted = match self.admit(&mut request).await {
-            Ok(admitted) => admitted,
-            Err(refusal) => return refusal_response(&refusal),
-        };
+        match self.admit(&mut request).await {
+            Ok(admitted) => self.run_admitted(request, admitted).await,
+            Err(refusal) => refused(&refusal),
+        }
+    }
+
+    /// Runs a request [`GraphQlEndpoint::admit`] let through.
+    async fn run_admitted(
+        &self,
+        mut request: async_graphql::Request,
+        admitted: Admitted,
+    ) -> async_graphql::Response {
         // With traces on: the operation's span, the parent of its
         // downstream calls; it ends with this function.
         let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
-        let scope = request
-            .data
-            .get(&TypeId::of::<RequestScope>())
-            .and_then(|data| data.downcast_ref::<RequestScope>());
+        let scope = scope_of(&request);
         let request_id = scope.map(|scope| scope.ctx.request_id.clone());
         let stale = scope.map(RequestScope::stale_report);
         // Boxed: async-graphql's execution future is large, and unboxed it
@@ -267,17 +272,14 @@ where
         if let Some(paths) = stale.and_then(|report| report.extension()) {
             response.extensions.insert("stale".to_owned(), paths);
         }
-        if !response.errors.is_empty() {
-            sort_errors(&mut response.errors);
-            apply_error_codes(&mut response);
-            if let Some(request_id) = request_id {
-                tag_internal_errors(&mut response, &request_id);
-            }
-            self.nulls
-                .apply(&query, operation_name.as_deref(), &mut response);
-            if let Some(span) = &span {
-                span.record("otel.status_code", "ERROR");
-            }
+        let failed = self.finish(
+            &mut response,
+            &query,
+            operation_name.as_deref(),
+            request_id.as_deref(),
+        );
+        if failed && let Some(span) = &span {
+            span.record("otel.status_code", "ERROR");
         }
         response
     }
@@ -299,7 +301,7 @@ where
             let admitted = match endpoint.admit(&mut request).await {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
-                    let response = refusal_response(&refusal);
+                    let response = refused(&refusal);
                     super::count_errors(&response);
                     return futures::stream::iter([response]).boxed();
                 }
@@ -313,29 +315,184 @@ where
             };
             let query = request.query.clone();
             let operation_name = request.operation_name.clone();
-            let request_id = request
-                .data
-                .get(&TypeId::of::<RequestScope>())
-                .and_then(|data| data.downcast_ref::<RequestScope>())
-                .map(|scope| scope.ctx.request_id.clone());
-            let nulls = Arc::clone(&endpoint.nulls);
+            let request_id = scope_of(&request).map(|scope| scope.ctx.request_id.clone());
+            let finisher = endpoint.clone();
             schema
                 .execute_stream(request)
                 .map(move |mut response| {
-                    if !response.errors.is_empty() {
-                        sort_errors(&mut response.errors);
-                        apply_error_codes(&mut response);
-                        if let Some(request_id) = &request_id {
-                            tag_internal_errors(&mut response, request_id);
-                        }
-                        nulls.apply(&query, operation_name.as_deref(), &mut response);
-                    }
+                    finisher.finish(
+                        &mut response,
+                        &query,
+                        operation_name.as_deref(),
+                        request_id.as_deref(),
+                    );
                     super::count_errors(&response);
                     response
                 })
                 .boxed()
         };
         futures::stream::once(responses).flatten().boxed()
+    }
+
+    /// Orders the errors of an executed response, gives them their codes
+    /// and nulls failed fields as the spec says (`query`: the request's
+    /// whole query). Whether it had errors.
+    fn finish(
+        &self,
+        response: &mut async_graphql::Response,
+        query: &str,
+        operation_name: Option<&str>,
+        request_id: Option<&str>,
+    ) -> bool {
+        if response.errors.is_empty() {
+            return false;
+        }
+        sort_errors(&mut response.errors);
+        apply_error_codes(response);
+        if let Some(request_id) = request_id {
+            tag_internal_errors(response, request_id);
+        }
+        self.nulls.apply(query, operation_name, response);
+        true
+    }
+
+    /// [`GraphQlEndpoint::execute`] for a client that accepts incremental
+    /// delivery (`defer/`): `Ok` with the initial and deferred executions
+    /// when the operation has active `@defer` fragments (the limits and
+    /// full validation passed for the whole query first), else `Err` with
+    /// the one complete response (also for a refused request).
+    pub async fn execute_incremental(
+        &self,
+        mut request: async_graphql::Request,
+    ) -> Result<super::defer::Incremental, async_graphql::Response> {
+        let admitted = match self.admit(&mut request).await {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                let response = refused(&refusal);
+                super::count_errors(&response);
+                return Err(response);
+            }
+        };
+        if let Admitted::Validated(cached) = &admitted {
+            admit_document(&mut request, cached);
+        }
+        let operation_name = request.operation_name.clone();
+        let variables = request.variables.clone();
+        let plan = match (&self.fast_schema, scope_of(&request).cloned()) {
+            (Some(_), Some(scope)) => request.parsed_query().ok().and_then(|document| {
+                super::defer::plan::plan(document, operation_name.as_deref(), &variables)
+                    .map(|plan| (plan, document.clone(), scope))
+            }),
+            _ => None,
+        };
+        let Some((plan, document, scope)) = plan else {
+            let response = self.run_admitted(request, admitted).await;
+            super::count_errors(&response);
+            return Err(response);
+        };
+        let query = request.query.clone();
+        let request_id = Some(scope.ctx.request_id.clone());
+        let validation = match &admitted {
+            Admitted::Validated(_) => "remembered",
+            Admitted::Checked(_) => "full",
+        };
+        metrics::counter!(crate::metrics::GRAPHQL_REQUESTS, "validation" => validation)
+            .increment(1);
+        let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
+        // The scope the span retraced, when traced.
+        let scope = scope_of(&request).cloned().unwrap_or(scope);
+        let make = |document: ExecutableDocument| {
+            let mut part = async_graphql::Request::new(query.clone())
+                .variables(request.variables.clone())
+                .data(scope.clone());
+            part.operation_name.clone_from(&operation_name);
+            part.set_parsed_query(document);
+            part
+        };
+        if let Admitted::Checked(memo) = admitted {
+            // The whole query, deferred parts included, validated once
+            // before any of it runs; no resolver runs here.
+            let check = make(super::defer::plan::validation_only(
+                &document,
+                operation_name.as_deref(),
+            ));
+            let mut response = Box::pin(self.schema.execute(check)).await;
+            if !response.errors.is_empty() {
+                self.finish(
+                    &mut response,
+                    &query,
+                    operation_name.as_deref(),
+                    request_id.as_deref(),
+                );
+                super::count_errors(&response);
+                return Err(response);
+            }
+            if let Some((cached, variant)) = memo {
+                cached.remember(variant);
+            }
+        }
+        // Every document runs on the fast schema: the whole query passed
+        // validation, and the parts, cut from it, can leave variables and
+        // fragments unused.
+        let initial = {
+            let endpoint = self.clone();
+            let request = make(plan.initial);
+            let stale = scope.stale_report();
+            let (query, operation_name, request_id) =
+                (query.clone(), operation_name.clone(), request_id.clone());
+            Box::pin(async move {
+                let mut response = endpoint.run_fast(request).await;
+                if let Some(paths) = stale.extension() {
+                    response.extensions.insert("stale".to_owned(), paths);
+                }
+                endpoint.finish(
+                    &mut response,
+                    &query,
+                    operation_name.as_deref(),
+                    request_id.as_deref(),
+                );
+                super::count_errors(&response);
+                response
+            }) as std::pin::Pin<Box<dyn Future<Output = _> + Send>>
+        };
+        let mut sites = Vec::with_capacity(plan.parts.len());
+        let mut parts = Vec::with_capacity(plan.parts.len());
+        for (index, part) in plan.parts.into_iter().enumerate() {
+            sites.push((part.path.clone(), part.label.clone()));
+            let endpoint = self.clone();
+            let request = make(part.document);
+            let (query, operation_name, request_id) =
+                (query.clone(), operation_name.clone(), request_id.clone());
+            parts.push(Box::pin(async move {
+                let mut response = endpoint.run_fast(request).await;
+                endpoint.finish(
+                    &mut response,
+                    &query,
+                    operation_name.as_deref(),
+                    request_id.as_deref(),
+                );
+                super::count_errors(&response);
+                super::defer::PartResult {
+                    response,
+                    label: part.label,
+                    path: part.path,
+                    index,
+                }
+            })
+                as std::pin::Pin<Box<dyn Future<Output = _> + Send>>);
+        }
+        Ok(super::defer::Incremental {
+            initial,
+            parts,
+            sites,
+            span,
+            stale: Some(scope.stale_report()),
+        })
+    }
+
+    async fn run_fast(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let schema = self.fast_schema.as_ref().unwrap_or(&self.schema);
+        Box::pin(schema.execute(request)).await
     }
 
     /// The routes of the GraphiQL page's assets (built into the binary) when
@@ -372,6 +529,23 @@ where
                 .into_response()
         })
     }
+}
+
+/// The response to a request the abuse limits refused: one error, no
+/// location (the whole operation is refused), nothing ran.
+fn refused(refusal: &BffError) -> async_graphql::Response {
+    let error = async_graphql::ErrorExtensions::extend(refusal);
+    let mut refusal = async_graphql::ServerError::new(error.message, None);
+    refusal.extensions = error.extensions;
+    async_graphql::Response::from_errors(vec![refusal])
+}
+
+/// The scope the HTTP handler attached to `request`.
+fn scope_of(request: &async_graphql::Request) -> Option<&RequestScope> {
+    request
+        .data
+        .get(&TypeId::of::<RequestScope>())
+        .and_then(|data| data.downcast_ref::<RequestScope>())
 }
 
 /// The OpenTelemetry span of the operation `request` runs, as the GraphQL
@@ -416,15 +590,6 @@ fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> 
         super::RequestScope::retrace(request, trace);
     }
     span
-}
-
-/// A request refused before it ran: one error, no location, no `data`.
-fn refusal_response(refusal: &BffError) -> async_graphql::Response {
-    let error = async_graphql::ErrorExtensions::extend(refusal);
-    // The whole operation is refused: no location to point at.
-    let mut refusal = async_graphql::ServerError::new(error.message, None);
-    refusal.extensions = error.extensions;
-    async_graphql::Response::from_errors(vec![refusal])
 }
 
 /// Puts errors in document order (by where the field is selected, then by

@@ -18,6 +18,7 @@
 //! | none (parse, validation, argument errors) | unchanged | none |
 
 mod csrf;
+pub mod defer;
 mod endpoint;
 pub(crate) mod graphiql;
 mod hash;
@@ -32,6 +33,7 @@ mod stale;
 
 pub use crate::error::graphql_error_response;
 pub use csrf::{PREFLIGHT_HEADERS, could_be_cross_site, prevent_csrf};
+pub use defer::{DeferDirective, Incremental, IncrementalFormat, respond_multipart};
 pub use endpoint::{
     GRAPHQL_RESPONSE_JSON, GraphQlEndpoint, person_or_anonymous, respond, unreadable_request,
 };

@@ -19,7 +19,10 @@ use crate::config::GraphQlConfig;
 use crate::error::BffError;
 
 /// What every resolver of one client request shares. The HTTP handler
-/// attaches it to the request (`request.data(scope)`).
+/// attaches it to the request (`request.data(scope)`). Clones share the
+/// product loader and the stale report: the executions of one `@defer`
+/// request (`defer/`) batch and report as one.
+#[derive(Clone)]
 pub struct RequestScope {
     /// Shared by every request: one reference count per request rather than
     /// one per client and cache.
@@ -27,7 +30,7 @@ pub struct RequestScope {
     pub ctx: RequestContext,
     pub viewer: Option<Viewer>,
     /// Made on first use: many requests (the dashboard's) batch on their own.
-    products: OnceLock<DataLoader<ProductLoader, HashMapCache>>,
+    products: Arc<OnceLock<DataLoader<ProductLoader, HashMapCache>>>,
     /// Where stale copies ended up in the response.
     stale_paths: Arc<StalePaths>,
 }
@@ -38,7 +41,7 @@ impl RequestScope {
             downstream,
             ctx,
             viewer,
-            products: OnceLock::new(),
+            products: Arc::default(),
             stale_paths: Arc::default(),
         }
     }
