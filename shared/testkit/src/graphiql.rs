@@ -10,15 +10,14 @@
 //! fails instead, as the graphql-http audit does.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use base64::Engine as _;
 use reqwest::Url;
 use serde_json::Value;
 use sha2::{Digest, Sha384};
 
-use crate::graphql_http::on_ci;
+use crate::node::NodePackage;
 
 /// Where the script finds Chromium, when not at [`DEFAULT_CHROMIUM`].
 pub const CHROMIUM_ENV: &str = "CHROMIUM_PATH";
@@ -197,19 +196,12 @@ pub async fn assert_graphiql_works_in_a_browser(
     page_url: String,
     steps: &[BrowserStep],
 ) -> Vec<String> {
-    let dir = script_dir();
+    let browser = NodePackage::new("graphiql-browser");
     let chromium = std::env::var(CHROMIUM_ENV).unwrap_or_else(|_| DEFAULT_CHROMIUM.to_owned());
-    if let Some(missing) = missing_prerequisite(&dir, &chromium) {
-        let message = format!(
-            "GraphiQL browser test NOT RUN: {missing}. Install with `npm ci --prefix {}` \
-             (Node 18 or later) and `apt-get install chromium` (or set {CHROMIUM_ENV})",
-            dir.display()
-        );
-        assert!(
-            !on_ci(),
-            "{message} (CI is set, so this fails instead of skipping)"
-        );
-        eprintln!("\n!!!!! {message} !!!!!\n");
+    let no_chromium = (!Path::new(&chromium).is_file()).then(|| {
+        format!("Chromium is not at {chromium} (`apt-get install chromium`, or set {CHROMIUM_ENV})")
+    });
+    if !browser.ready("GraphiQL browser test", &["puppeteer-core"], no_chromium) {
         return Vec::new();
     }
     let steps_json = Value::Array(
@@ -229,29 +221,16 @@ pub async fn assert_graphiql_works_in_a_browser(
         .unwrap()
         .origin()
         .ascii_serialization();
-    // Blocking on the child in the blocking pool keeps the test's runtime
-    // free to serve the BFF the browser is calling.
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("graphiql.mjs"))
-            .arg(&page_url)
-            .arg(&steps_json)
-            .env(CHROMIUM_ENV, &chromium)
-            .current_dir(&dir)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the GraphiQL page could not be driven ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = browser
+        .run(
+            "the GraphiQL page",
+            "graphiql.mjs",
+            vec![page_url, steps_json],
+            vec![(CHROMIUM_ENV.to_owned(), chromium)],
+        )
+        .await;
     let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|error| panic!("no report ({error}):\n{stdout}\n{stderr}"));
+        .unwrap_or_else(|error| panic!("no report ({error}):\n{stdout}"));
     for problem in [
         "foreignRequests",
         "failedRequests",
@@ -290,23 +269,4 @@ pub async fn assert_graphiql_works_in_a_browser(
 /// Talks to local servers only, whatever proxy the environment names.
 fn local_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-fn script_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/graphiql-browser");
-    // Canonical, so the messages name a path one can paste.
-    dir.canonicalize().unwrap_or(dir)
-}
-
-/// What keeps the browser test from running here, if anything.
-fn missing_prerequisite(dir: &Path, chromium: &str) -> Option<String> {
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|output| output.status.success()) {
-        return Some("`node` is not on the PATH".into());
-    }
-    let package = dir.join("node_modules/puppeteer-core/package.json");
-    if !package.is_file() {
-        return Some(format!("{} is missing", package.display()));
-    }
-    (!Path::new(chromium).is_file()).then(|| format!("Chromium is not at {chromium}"))
 }

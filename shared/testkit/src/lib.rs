@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod graphiql;
 pub mod graphql_http;
 pub mod live;
+pub mod node;
 pub mod openapi;
 pub mod otlp;
 pub mod prometheus;

@@ -224,53 +224,13 @@ pub async fn assert_live_clients_pass(
     token_u1: String,
     token_u2: String,
 ) {
-    use std::path::Path;
-    use std::process::Command;
-
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/live-clients");
-    let dir = dir.canonicalize().unwrap_or(dir);
-    let node = Command::new("node").arg("--version").output();
-    let missing = if !node.is_ok_and(|output| output.status.success()) {
-        Some("`node` is not on the PATH".to_owned())
-    } else {
-        ["graphql-ws", "graphql-sse", "ws", "@apollo/client"]
-            .iter()
-            .map(|package| dir.join("node_modules").join(package).join("package.json"))
-            .find(|package| !package.is_file())
-            .map(|package| format!("{} is missing", package.display()))
-    };
-    if let Some(missing) = missing {
-        let message = format!(
-            "live client libraries NOT RUN: {missing}. Install them with `npm ci --prefix {}` \
-             (Node 20 or later)",
-            dir.display()
-        );
-        assert!(
-            !crate::graphql_http::on_ci(),
-            "{message} (CI is set, so this fails instead of skipping)"
-        );
-        eprintln!("\n!!!!! {message} !!!!!\n");
+    let clients = crate::node::NodePackage::new("live-clients");
+    let libraries = ["graphql-ws", "graphql-sse", "ws", "@apollo/client"];
+    if !clients.ready("live client libraries", &libraries, None) {
         return;
     }
-    let flavour = flavour.to_owned();
-    // Blocking on the child in the blocking pool keeps the test's runtime
-    // free to serve the BFF the script is calling.
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("clients.mjs"))
-            .args([url, order_url, flavour, token_u1, token_u2])
-            .current_dir(&dir)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "live clients failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let args = vec![url, order_url, flavour.to_owned(), token_u1, token_u2];
+    clients
+        .run("live clients", "clients.mjs", args, Vec::new())
+        .await;
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::graphql_http::on_ci;
+use crate::node::on_ci;
 
 /// Where the binary is (`REDIS_SERVER`, else `redis-server` on the `PATH`).
 fn binary() -> String {

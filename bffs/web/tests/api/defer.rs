@@ -379,28 +379,8 @@ async fn an_invalid_deferred_fragment_fails_the_whole_request_before_anything_ru
 /// failed under CI.
 #[tokio::test]
 async fn apollo_client_gets_the_initial_then_the_completed_result() {
-    use std::path::Path;
-    use std::process::Command;
-
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/defer-client");
-    let dir = dir.canonicalize().unwrap_or(dir);
-    let node = Command::new("node").arg("--version").output();
-    let missing = if !node.is_ok_and(|output| output.status.success()) {
-        Some("`node` is not on the PATH".to_owned())
-    } else {
-        let package = dir.join("node_modules/@apollo/client/package.json");
-        (!package.is_file()).then(|| format!("{} is missing", package.display()))
-    };
-    if let Some(missing) = missing {
-        let message = format!(
-            "Apollo Client @defer test NOT RUN: {missing}. Install it with `npm ci --prefix {}`",
-            dir.display()
-        );
-        assert!(
-            !testkit::graphql_http::on_ci(),
-            "{message} (CI is set, so this fails instead of skipping)"
-        );
-        eprintln!("\n!!!!! {message} !!!!!\n");
+    let apollo = testkit::node::NodePackage::new("defer-client");
+    if !apollo.ready("Apollo Client @defer test", &["@apollo/client"], None) {
         return;
     }
     let app = spawn_app().await;
@@ -410,27 +390,14 @@ async fn apollo_client_gets_the_initial_then_the_completed_result() {
         .control
         .set_fault(Fault::new("/").latency(300));
     let (url, token) = (app.url("/graphql"), app.token("u1"));
-    // Blocking on the child in the blocking pool keeps the test's runtime
-    // free to serve the BFF the script is calling.
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("defer.mjs"))
-            .arg(url)
-            .arg(token)
-            .current_dir(&dir)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "Apollo Client @defer check failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = apollo
+        .run(
+            "Apollo Client @defer check",
+            "defer.mjs",
+            vec![url, token],
+            Vec::new(),
+        )
+        .await;
     assert!(stdout.contains("ok: initial result, then the completed one"));
 }
 
