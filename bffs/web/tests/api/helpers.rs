@@ -42,6 +42,20 @@ impl Drop for TestApp {
     }
 }
 
+/// A token for `subject` (a user's or a device's) valid for `ttl`, signed
+/// as `config` verifies.
+pub(crate) fn token_for(config: &Config, subject: &str, ttl: Duration, kind: TokenKind) -> String {
+    let jwt = &config.jwt;
+    issue_dev_token(
+        jwt.secret.as_deref().unwrap(),
+        &jwt.issuer,
+        &jwt.audience,
+        subject,
+        ttl,
+        kind,
+    )
+}
+
 /// The configuration the tests start from: `services`' URLs, the test
 /// secret, the dev profile.
 pub(crate) fn test_config(services: &Services) -> Config {
@@ -115,11 +129,8 @@ impl TestApp {
 
     /// A valid bearer token for `user_id`, signed with the BFF's secret.
     pub(crate) fn token(&self, user_id: &str) -> String {
-        let jwt = &self.config.jwt;
-        issue_dev_token(
-            jwt.secret.as_deref().unwrap(),
-            &jwt.issuer,
-            &jwt.audience,
+        token_for(
+            &self.config,
             user_id,
             Duration::from_secs(600),
             TokenKind::User,

@@ -274,11 +274,8 @@ async fn streams_outlive_the_request_timeout() {
 #[tokio::test]
 async fn token_expiry_ends_the_subscription_with_a_reason() {
     let app = spawn_live().await;
-    let jwt = &app.config.jwt;
-    let token = devstack_services::issue_dev_token(
-        jwt.secret.as_deref().unwrap(),
-        &jwt.issuer,
-        &jwt.audience,
+    let token = crate::helpers::token_for(
+        &app.config,
         "u1",
         Duration::from_secs(2),
         devstack_services::TokenKind::User,
@@ -387,17 +384,12 @@ async fn streams_complete_cleanly_at_shutdown() {
             .unwrap();
     });
     let client = reqwest::Client::new();
-    let token = {
-        let jwt = crate::helpers::test_config(&services).jwt;
-        devstack_services::issue_dev_token(
-            jwt.secret.as_deref().unwrap(),
-            &jwt.issuer,
-            &jwt.audience,
-            "u1",
-            Duration::from_secs(600),
-            devstack_services::TokenKind::User,
-        )
-    };
+    let token = crate::helpers::token_for(
+        &crate::helpers::test_config(&services),
+        "u1",
+        Duration::from_secs(600),
+        devstack_services::TokenKind::User,
+    );
     let sse = client
         .post(format!("http://{addr}/graphql"))
         .bearer_auth(&token)
@@ -554,17 +546,12 @@ async fn graphql_transport_ws_delivers_the_viewers_updates() {
 async fn graphql_transport_ws_closes_with_the_protocols_codes() {
     let app = spawn_live().await;
     // No token, a bad one, a device's: 4403 Forbidden.
-    let device = {
-        let jwt = &app.config.jwt;
-        devstack_services::issue_dev_token(
-            jwt.secret.as_deref().unwrap(),
-            &jwt.issuer,
-            &jwt.audience,
-            "d1",
-            Duration::from_secs(600),
-            devstack_services::TokenKind::Device,
-        )
-    };
+    let device = crate::helpers::token_for(
+        &app.config,
+        "d1",
+        Duration::from_secs(600),
+        devstack_services::TokenKind::Device,
+    );
     for token in [None, Some("bad"), Some(device.as_str())] {
         let (mut ws, _) = ws_connect(app.addr).await;
         let payload = match token {
@@ -654,11 +641,8 @@ async fn graphql_transport_ws_reports_validation_as_an_error_message() {
 #[tokio::test]
 async fn graphql_transport_ws_token_expiry_closes_with_4403() {
     let app = spawn_live().await;
-    let jwt = &app.config.jwt;
-    let token = devstack_services::issue_dev_token(
-        jwt.secret.as_deref().unwrap(),
-        &jwt.issuer,
-        &jwt.audience,
+    let token = crate::helpers::token_for(
+        &app.config,
         "u1",
         Duration::from_secs(2),
         devstack_services::TokenKind::User,
@@ -723,11 +707,8 @@ async fn graphql_transport_ws_without_the_subprotocol_or_connection_init_is_clos
 #[tokio::test]
 async fn device_tokens_cannot_subscribe() {
     let app = spawn_live().await;
-    let jwt = &app.config.jwt;
-    let device = devstack_services::issue_dev_token(
-        jwt.secret.as_deref().unwrap(),
-        &jwt.issuer,
-        &jwt.audience,
+    let device = crate::helpers::token_for(
+        &app.config,
         "d1",
         Duration::from_secs(600),
         devstack_services::TokenKind::Device,

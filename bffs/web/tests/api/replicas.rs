@@ -7,12 +7,12 @@
 use std::time::{Duration, Instant};
 
 use bff_server::Config;
-use devstack_services::{Services, TokenKind, issue_dev_token};
+use devstack_services::{Services, TokenKind};
 use serde_json::{Value, json};
 use testkit::redis::RedisServer;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{SECRET, data, test_config};
+use crate::helpers::{data, test_config, token_for};
 
 const PRODUCT: &str =
     r#"query ReplicaProduct($id: ID!) { product(id: $id) { id name inWishlist } }"#;
@@ -48,15 +48,7 @@ fn shared_config(services: &Services, redis: &RedisServer) -> Config {
 }
 
 fn bearer(config: &Config, user: &str) -> String {
-    let jwt = &config.jwt;
-    issue_dev_token(
-        SECRET,
-        &jwt.issuer,
-        &jwt.audience,
-        user,
-        Duration::from_secs(600),
-        TokenKind::User,
-    )
+    token_for(config, user, Duration::from_secs(600), TokenKind::User)
 }
 
 async fn query(replica: &Replica, token: Option<&str>, query: &str, variables: Value) -> Value {
