@@ -293,14 +293,12 @@ impl SharedState {
     where
         T: FromRedisValue + Send + 'static,
     {
-        let script = script.clone();
-        let args = args.to_vec();
         self.call(
             op,
             |mut connection, key| async move {
                 let mut invocation = script.key(key);
                 for arg in args {
-                    invocation.arg(arg);
+                    invocation.arg(*arg);
                 }
                 invocation.invoke_async::<T>(&mut connection).await
             },
