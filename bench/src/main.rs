@@ -26,6 +26,14 @@
 //! generator (clients spread evenly; CPU is their sum); `--no-first-level`
 //! keeps nothing in the replicas' own memory, so entities come from Redis
 //! (or the services).
+//!
+//! `--subscribers N [--events E]`: instead of the scenarios, N idle SSE
+//! subscriptions on one replica, their memory, the time E events (default
+//! 100) take to reach all of them, and the dashboard's p99 with and without
+//! them (see `subscribers.rs`). Raises this process's open-files limit,
+//! which the children inherit.
+
+mod subscribers;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -91,6 +99,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Optional filters, e.g. `--scenario dashboard --latency 0` while profiling.
     let only_scenario: Option<String> = arg_value("--scenario");
     let only_latency: Option<u64> = arg_value("--latency");
+    let subscribers: Option<usize> = arg_value("--subscribers");
+    if let Some(subscribers) = subscribers {
+        // Each subscription is a socket in this process and in the BFF.
+        let wanted = (subscribers as u64 + 1024) * 2;
+        let got = rlimit::increase_nofile_limit(wanted)?;
+        if got < subscribers as u64 + 1024 {
+            return Err(
+                format!("open-files limit {got}: too low for {subscribers} subscribers").into(),
+            );
+        }
+    }
     let bin_dir = std::env::current_exe()?
         .parent()
         .map(PathBuf::from)
@@ -120,12 +139,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config_file = std::env::temp_dir().join("bench-web-bff.toml");
     let coalesce = !flag("--no-coalescing");
     let first_level = !flag("--no-first-level");
-    std::fs::write(
-        &config_file,
-        format!(
-            "[downstream]\ncoalesce_gets = {coalesce}\n[downstream.cache]\nfirst_level = {first_level}\n"
-        ),
-    )?;
+    let mut config = format!(
+        "[downstream]\ncoalesce_gets = {coalesce}\n[downstream.cache]\nfirst_level = {first_level}\n"
+    );
+    if let Some(subscribers) = subscribers {
+        // What an operator expecting that many subscribers would configure.
+        config += &format!(
+            "[connections]\nmax_open = {}\n[live]\nmax_per_process = {subscribers}\n",
+            subscribers + 1024
+        );
+    }
+    std::fs::write(&config_file, config)?;
     let redis = flag("--redis");
     if redis {
         processes.0.push(
@@ -214,6 +238,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Duration::from_secs(3600),
         TokenKind::User,
     );
+    if let Some(subscribers) = subscribers {
+        let events = arg_value("--events").unwrap_or(100);
+        return subscribers::bench(&client, &token, &bffs[0], subscribers, events, seconds).await;
+    }
     let scenarios = [
         Scenario {
             name: "dashboard",
@@ -326,7 +354,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for bff in &bffs {
             println!(
                 "BFF peak RSS: {:.1} MB",
-                peak_rss_kb(bff.pid)? as f64 / 1024.0
+                proc_status_kb(bff.pid, "VmHWM:")? as f64 / 1024.0
             );
         }
     }
@@ -475,14 +503,7 @@ async fn run(
 }
 
 fn print_row(scenario: &Scenario, outcome: &Outcome, extra: &str) {
-    let percentile = |p: f64| {
-        let n = outcome.latencies_us.len();
-        if n == 0 {
-            return 0.0;
-        }
-        let index = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
-        outcome.latencies_us[index] as f64 / 1000.0
-    };
+    let percentile = |p: f64| percentile_ms(&outcome.latencies_us, p);
     let max = outcome.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
     println!(
         "| {} | {} ms | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.3} |{extra}",
@@ -568,11 +589,30 @@ fn cpu_secs(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
     Ok(ticks / CLOCK_TICKS_PER_SEC)
 }
 
-fn peak_rss_kb(pid: u32) -> Result<u64, Box<dyn std::error::Error>> {
+/// The index of the `p` percentile (nearest rank) among `n` sorted values.
+fn percentile_index(n: usize, p: f64) -> usize {
+    ((n as f64 * p).ceil() as usize).clamp(1, n) - 1
+}
+
+/// The `p` percentile of sorted latencies in µs, in ms.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    match sorted_us.len() {
+        0 => 0.0,
+        n => sorted_us[percentile_index(n, p)] as f64 / 1000.0,
+    }
+}
+
+/// A size field of /proc/PID/status in KB, e.g. `VmHWM:` (peak resident
+/// memory) or `VmRSS:` (resident now).
+fn proc_status_kb(pid: u32, field: &str) -> Result<u64, Box<dyn std::error::Error>> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .ok_or("no VmHWM")?;
-    Ok(line.split_whitespace().nth(1).ok_or("bad VmHWM")?.parse()?)
+        .find(|line| line.starts_with(field))
+        .ok_or_else(|| format!("no {field}"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| format!("bad {field}"))?
+        .parse()?)
 }

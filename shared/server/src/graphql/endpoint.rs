@@ -331,7 +331,9 @@ where
                 })
                 .boxed()
         };
-        futures::stream::once(responses).flatten().boxed()
+        // Boxed apart, so that the admission's state is freed once it has
+        // run instead of staying inline for the life of a subscription.
+        futures::stream::once(Box::pin(responses)).flatten().boxed()
     }
 
     /// Orders the errors of an executed response, gives them their codes

@@ -282,12 +282,12 @@ impl EndReason {
     }
 }
 
-/// What a pump hands its transport (a response is moved, not copied,
-/// through a bounded buffer: boxing it would gain nothing).
-#[allow(clippy::large_enum_variant)]
+/// What a pump hands its transport. The response is boxed: the buffer's
+/// first block of slots is allocated when the subscription starts, and with
+/// the response inline it was 7.7 KB of every idle subscription.
 enum Outcome {
     /// A response, and the order event behind it (if any: SSE's `id:`).
-    Next(async_graphql::Response, Option<EventId>),
+    Next(Box<async_graphql::Response>, Option<EventId>),
     /// The server ends the subscription.
     End(EndReason),
 }
@@ -346,7 +346,7 @@ impl Pump {
                         break EndReason::SlowClient;
                     }
                     let id = self.cursor.take();
-                    if self.sender.try_send(Outcome::Next(response, id)).is_err() {
+                    if self.sender.try_send(Outcome::Next(Box::new(response), id)).is_err() {
                         return; // the transport is gone
                     }
                 }
@@ -626,7 +626,7 @@ fn frames<F: Framing>(
         tokio::select! {
             outcome = subscription.next() => {
                 let (frame, done) = match outcome {
-                    Some(Outcome::Next(response, id)) => (framing.next(response, id), false),
+                    Some(Outcome::Next(response, id)) => (framing.next(*response, id), false),
                     Some(Outcome::End(reason)) => (framing.end(Some(reason)), true),
                     None => (framing.end(None), true),
                 };

@@ -320,7 +320,7 @@ impl Connection {
                     let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                     return self.send_error(&id, &errors).await;
                 }
-                let payload = super::response_json(response);
+                let payload = super::response_json(*response);
                 let id = serde_json::Value::from(id);
                 self.send(format!(
                     r#"{{"id":{id},"type":"next","payload":{payload}}}"#
