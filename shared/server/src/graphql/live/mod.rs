@@ -23,7 +23,7 @@ mod sse;
 mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_graphql::{Context, ErrorExtensions, ObjectType, SubscriptionType};
@@ -139,9 +139,9 @@ impl Live {
         Ok(Permit(Arc::clone(open)))
     }
 
-    /// Starts running `request` for `viewer`: its responses flow through a
-    /// pump (see [`pump`]) until they end, the client stops reading, the
-    /// token expires or the process drains.
+    /// Starts running `request` for `viewer` (see [`Pump`]): its responses
+    /// flow through a bounded buffer until they end, the client stops
+    /// reading, the token expires or the process drains.
     async fn start(&self, start: Start) -> Result<Subscription, Refusal> {
         let permit = self.admit()?;
         let Start {
@@ -160,27 +160,23 @@ impl Live {
         // service's timeout, not by the deadline of the request that opened it.
         ctx.deadline = None;
         ctx.user_id = Some(viewer.user_id.clone());
-        let cursor = EventCursor::default();
-        let armed = Armed::default();
-        let mut request = request
-            .data(RequestScope::new(
-                Arc::clone(&self.inner.downstream),
-                ctx,
-                Some(viewer),
-            ))
-            .data(cursor.clone())
-            .data(armed.clone());
-        if let Some(after) = resume {
-            request = request.data(ResumeAfter(after));
-        }
-        let responses = (self.inner.execute)(request);
+        let operation = Operation {
+            execute: Arc::clone(&self.inner.execute),
+            downstream: Arc::clone(&self.inner.downstream),
+            query: request.query,
+            operation_name: request.operation_name,
+            variables: request.variables,
+            ctx,
+            viewer,
+        };
         let capacity = self.inner.config.buffer.max(1);
         // One slot more than the buffer: the end reason always fits.
         let (sender, receiver) = mpsc::channel(capacity + 1);
+        let armed = Armed::default();
         let pump = Pump {
-            responses,
+            operation,
+            resume,
             sender,
-            cursor,
             expires: expires.map(deadline_of),
             draining,
             armed: armed.clone(),
@@ -309,18 +305,74 @@ impl Stream for Subscription {
     }
 }
 
-/// Moves the responses of one subscription into its bounded buffer, on its
-/// own task so that a client that stops reading cannot stall it: when the
-/// buffer is full the subscription ends with [`EndReason::SlowClient`]
-/// (and its upstream feed is dropped) rather than growing.
+/// The operation a subscription runs, once per order event: the client's
+/// query, variables and viewer. Holding this rather than a running executor
+/// keeps an idle subscription small; each event still goes through the
+/// endpoint's whole pipeline (limits, remembered validation, extensions,
+/// guards, finishing).
+struct Operation {
+    execute: Execute,
+    downstream: Arc<Downstream>,
+    query: String,
+    operation_name: Option<String>,
+    variables: async_graphql::Variables,
+    ctx: RequestContext,
+    viewer: Viewer,
+}
+
+impl Operation {
+    /// Runs the operation with `delivery` as what `orderUpdates` yields.
+    fn run(&self, delivery: Delivery) -> BoxStream<'static, async_graphql::Response> {
+        let mut request =
+            async_graphql::Request::new(self.query.clone()).variables(self.variables.clone());
+        if let Some(name) = &self.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        let scope = RequestScope::new(
+            Arc::clone(&self.downstream),
+            self.ctx.clone(),
+            Some(self.viewer.clone()),
+        );
+        (self.execute)(request.data(scope).data(delivery))
+    }
+}
+
+/// Request data: what the subscription resolver ([`order_events`]) yields
+/// in this run of a subscription's operation.
+enum Delivery {
+    /// Nothing: the first run, which answers at once for a refused
+    /// operation (limits, validation, a resolver's refusal) or one that is
+    /// not a subscription, and with nothing for one that listens.
+    Probe,
+    /// One of the viewer's order events.
+    Event(Arc<OrderEventEntry>),
+    /// The events stopped: the subscriber fell behind, or cannot resume.
+    Failed(SubscriptionError),
+}
+
+/// Runs one subscription on its own task, so that a client that stops
+/// reading cannot stall it: the operation runs once to be checked
+/// ([`Delivery::Probe`]), then once per order event of the viewer, and its
+/// responses go into a bounded buffer. When the buffer is full the
+/// subscription ends with [`EndReason::SlowClient`] (and its event feed is
+/// dropped) rather than growing.
 struct Pump {
-    responses: BoxStream<'static, async_graphql::Response>,
+    operation: Operation,
+    /// `Last-Event-ID`: the events start right after this one.
+    resume: Option<EventId>,
     sender: mpsc::Sender<Outcome>,
-    cursor: EventCursor,
     expires: Option<tokio::time::Instant>,
     draining: watch::Receiver<bool>,
     armed: Armed,
     _permit: Permit,
+}
+
+/// Why a pump stopped sending.
+enum Stop {
+    /// The operation completed, or the transport is gone.
+    Done,
+    /// The server ends it; the transport is told why.
+    End(EndReason),
 }
 
 impl Pump {
@@ -334,30 +386,80 @@ impl Pump {
             }
         };
         let mut expiry = std::pin::pin!(expiry);
-        let reason = loop {
-            tokio::select! {
-                response = self.responses.next() => {
-                    let Some(response) = response else {
-                        return; // the operation completed
-                    };
-                    self.armed.arm();
-                    // Keep the last slot for the end reason.
-                    if self.sender.capacity() <= 1 {
-                        break EndReason::SlowClient;
-                    }
-                    let id = self.cursor.take();
-                    if self.sender.try_send(Outcome::Next(Box::new(response), id)).is_err() {
-                        return; // the transport is gone
-                    }
-                }
-                () = &mut expiry => break EndReason::TokenExpired,
-                () = drained(&mut self.draining) => break EndReason::ShuttingDown,
-                () = self.sender.closed() => return,
-            }
+        let stop = tokio::select! {
+            stop = Self::pump(&self.operation, self.resume, &self.sender, &self.armed) => stop,
+            () = &mut expiry => Stop::End(EndReason::TokenExpired),
+            () = drained(&mut self.draining) => Stop::End(EndReason::ShuttingDown),
+            () = self.sender.closed() => Stop::Done,
         };
-        tracing::info!(%reason, "subscription ended by the server");
-        let _ = self.sender.try_send(Outcome::End(reason));
+        if let Stop::End(reason) = stop {
+            tracing::info!(%reason, "subscription ended by the server");
+            let _ = self.sender.try_send(Outcome::End(reason));
+        }
     }
+
+    async fn pump(
+        operation: &Operation,
+        resume: Option<EventId>,
+        sender: &mpsc::Sender<Outcome>,
+        armed: &Armed,
+    ) -> Stop {
+        // A refused operation, or one that is not a subscription, answers
+        // here and is done; one that listens answers nothing.
+        let mut answered = false;
+        let mut responses = operation.run(Delivery::Probe);
+        while let Some(response) = responses.next().await {
+            answered = true;
+            armed.arm();
+            if let Err(stop) = send(sender, response, None) {
+                return stop;
+            }
+        }
+        drop(responses);
+        if answered {
+            return Stop::Done;
+        }
+        let mut events = operation.downstream.order_events.subscribe(
+            &operation.viewer.user_id,
+            None,
+            resume,
+        );
+        armed.arm();
+        while let Some(event) = events.next().await {
+            let (delivery, id) = match event {
+                Ok(entry) => {
+                    let id = entry.id;
+                    (Delivery::Event(entry), Some(id))
+                }
+                Err(error) => (Delivery::Failed(error), None),
+            };
+            let last = id.is_none();
+            let mut responses = operation.run(delivery);
+            while let Some(response) = responses.next().await {
+                if let Err(stop) = send(sender, response, id) {
+                    return stop;
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        Stop::Done
+    }
+}
+
+/// Puts a response in the buffer, keeping its last slot for the end reason.
+fn send(
+    sender: &mpsc::Sender<Outcome>,
+    response: async_graphql::Response,
+    id: Option<EventId>,
+) -> Result<(), Stop> {
+    if sender.capacity() <= 1 {
+        return Err(Stop::End(EndReason::SlowClient));
+    }
+    sender
+        .try_send(Outcome::Next(Box::new(response), id))
+        .map_err(|_| Stop::Done)
 }
 
 /// Resolves once the process drains.
@@ -537,30 +639,10 @@ impl Drop for ArmOnDrop {
     }
 }
 
-/// Request data: the order event a subscription resumes after.
-#[derive(Debug, Clone, Copy)]
-struct ResumeAfter(EventId);
-
-/// Request data: the id of the order event behind the response being
-/// made, set by [`order_events`], read by the pump (SSE's `id:`).
-#[derive(Debug, Clone, Default)]
-struct EventCursor(Arc<Mutex<Option<EventId>>>);
-
-impl EventCursor {
-    fn set(&self, id: EventId) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(id);
-    }
-
-    fn take(&self) -> Option<EventId> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-/// The signed-in viewer's order events (only `order_id`'s, if given), for a
-/// subscription resolver: from the process's one upstream stream, resumed
-/// after `Last-Event-ID` when the client sent one. UNAUTHENTICATED without a
-/// user viewer. An event the subscriber can no longer get (it fell behind,
-/// or resumes from too far back) ends the stream with an error.
+/// The order events a subscription resolver yields in this run of its
+/// operation (see [`Pump`]): the viewer's event being delivered (only if it
+/// is about `order_id`, when given), its failure, or nothing.
+/// UNAUTHENTICATED without a user viewer.
 pub fn order_events(
     ctx: &Context<'_>,
     order_id: Option<&str>,
@@ -571,24 +653,14 @@ pub fn order_events(
     if viewer.kind != ViewerKind::User {
         return Err(BffError::Forbidden("device tokens cannot use this API".into()).extend());
     }
-    let after = ctx.data_opt::<ResumeAfter>().map(|resume| resume.0);
-    let cursor = ctx.data_opt::<EventCursor>().cloned();
-    let events = scope
-        .downstream
-        .order_events
-        .subscribe(&viewer.user_id, order_id, after);
-    if let Some(armed) = ctx.data_opt::<Armed>() {
-        armed.arm();
-    }
-    Ok(events.map(move |event| match event {
-        Ok(entry) => {
-            if let Some(cursor) = &cursor {
-                cursor.set(entry.id);
-            }
-            Ok(entry)
-        }
-        Err(error) => Err(subscription_error(&error)),
-    }))
+    let item = match ctx.data_opt::<Delivery>() {
+        Some(Delivery::Event(entry)) => order_id
+            .is_none_or(|id| entry.event.order_id == id)
+            .then(|| Ok(Arc::clone(entry))),
+        Some(Delivery::Failed(error)) => Some(Err(subscription_error(error))),
+        Some(Delivery::Probe) | None => None,
+    };
+    Ok(futures::stream::iter(item))
 }
 
 fn subscription_error(error: &SubscriptionError) -> async_graphql::Error {
