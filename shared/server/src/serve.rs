@@ -15,6 +15,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 use http::uri::Authority;
 use http::{Request, Version, header};
 use hyper::body::Incoming;
@@ -398,7 +399,12 @@ impl Connection {
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
             let reported = reported.clone();
-            async move { Ok::<_, Infallible>(handle(router, peer, reported, request).await) }
+            // Boxed: hyper keeps the slot of a request's future for the
+            // connection's life, so inline its ~1.4 KB would stay with every
+            // idle or streaming connection; boxed, it is freed with the response.
+            let answer: BoxFuture<'static, Result<Response, Infallible>> =
+                Box::pin(async move { Ok(handle(router, peer, reported, request).await) });
+            answer
         });
         // Upgrades: GraphQL subscriptions over WebSocket.
         let connection = http.serve_connection(io, service).with_upgrades();

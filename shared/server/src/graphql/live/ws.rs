@@ -312,7 +312,8 @@ impl Connection {
         let first = !*started;
         *started = true;
         match outcome {
-            Some(Outcome::Next(response, _)) => {
+            Some(Outcome::Next(next)) => {
+                let (response, _) = *next;
                 // Refused before it ran (validation, limits): the protocol's
                 // `error`, which ends the operation.
                 if first && super::is_request_error(&response) {
@@ -320,7 +321,7 @@ impl Connection {
                     let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                     return self.send_error(&id, &errors).await;
                 }
-                let payload = super::response_json(*response);
+                let payload = super::response_json(response);
                 let id = serde_json::Value::from(id);
                 self.send(format!(
                     r#"{{"id":{id},"type":"next","payload":{payload}}}"#
