@@ -74,16 +74,9 @@ fn config(services: &Services, tweak: impl FnOnce(&mut Config)) -> Config {
     config
 }
 
-fn token(config: &Config, subject: &str, kind: TokenKind) -> String {
+fn token(config: &Config, subject: &str, kind: TokenKind, lifetime: Duration) -> String {
     let jwt = &config.jwt;
-    issue_dev_token(
-        SECRET,
-        &jwt.issuer,
-        &jwt.audience,
-        subject,
-        Duration::from_secs(600),
-        kind,
-    )
+    issue_dev_token(SECRET, &jwt.issuer, &jwt.audience, subject, lifetime, kind)
 }
 
 /// The Prometheus text on the admin listener's `/metrics` (the recorder
@@ -174,6 +167,25 @@ async fn every_exported_metric_shows_up_under_a_workload_of_the_three_bffs() {
         "UNAUTHENTICATED"
     );
 
+    // A subscription over SSE whose token expires within a second: open
+    // while it runs, then ended by the server.
+    let expiring = token(&web_config, "u1", TokenKind::User, Duration::from_secs(1));
+    let mut subscription = reqwest::Client::new()
+        .post(web.url("/graphql"))
+        .header(PREFLIGHT.0, PREFLIGHT.1)
+        .header("accept", "text/event-stream")
+        .bearer_auth(expiring)
+        .json(&json!({ "query": "subscription { orderUpdates { eventId } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscription.status(), 200);
+    let mut stream = String::new();
+    while let Some(chunk) = subscription.chunk().await.unwrap() {
+        stream.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(stream.contains("UNAUTHENTICATED"), "{stream}");
+
     // web-bff again, over its rate after one request.
     let limited_config = config(&services, |config| {
         config.rate_limit.rps = 1;
@@ -227,7 +239,12 @@ async fn every_exported_metric_shows_up_under_a_workload_of_the_three_bffs() {
         .clone();
     let status = reqwest::Client::new()
         .get(iot.url("/v1/devices/d1"))
-        .bearer_auth(token(&iot_config, &owner, TokenKind::User))
+        .bearer_auth(token(
+            &iot_config,
+            &owner,
+            TokenKind::User,
+            Duration::from_secs(600),
+        ))
         .send()
         .await
         .unwrap();
@@ -272,6 +289,10 @@ async fn every_exported_metric_shows_up_under_a_workload_of_the_three_bffs() {
             &[("code", "PERSISTED_QUERY_NOT_FOUND")],
         ),
         ("graphql_errors_total", &[("code", "RATE_LIMITED")]),
+        (
+            "graphql_subscriptions_ended_total",
+            &[("reason", "token_expired")],
+        ),
         (
             "downstream_cache_lookups_total",
             &[("cache", "product"), ("result", "stale")],

@@ -16,6 +16,8 @@
 //! | `graphql_requests_total` | `validation` = `full` / `remembered` |
 //! | `bff_rate_limited_requests_total` | — |
 //! | `persisted_queries_total` (mobile-bff) | `result` = `hit` / `miss` / `registered` |
+//! | `graphql_subscriptions_open` (gauge; WebSocket, SSE and multipart together) | — |
+//! | `graphql_subscriptions_ended_total` (ended by the server) | `reason` = `slow_client` / `token_expired` / `shutting_down` |
 //! | `http_connections_open` (gauge) | — |
 //! | `http_connections_refused_total` (over `connections.max_open`) | — |
 //! | `http_connections_timed_out_total` | `timeout` = `header_read` / `keep_alive` |
@@ -74,6 +76,11 @@ pub const GRAPHQL_OPERATIONS: &str = "graphql_operations_total";
 pub const GRAPHQL_ERRORS: &str = "graphql_errors_total";
 pub const RATE_LIMITED: &str = "bff_rate_limited_requests_total";
 pub const PERSISTED_QUERIES: &str = "persisted_queries_total";
+/// GraphQL subscriptions open now, every transport together.
+pub const SUBSCRIPTIONS_OPEN: &str = "graphql_subscriptions_open";
+/// Subscriptions the server ended, by `reason`: `slow_client`,
+/// `token_expired`, `shutting_down`.
+pub const SUBSCRIPTIONS_ENDED: &str = "graphql_subscriptions_ended_total";
 /// 1 while the last readiness check passed, 0 otherwise (a service
 /// unreachable, or the process draining).
 pub const READY: &str = "bff_ready";
@@ -92,6 +99,8 @@ const FRONT_DOOR_METRICS: &[&str] = &[
     GRAPHQL_REQUESTS,
     RATE_LIMITED,
     PERSISTED_QUERIES,
+    SUBSCRIPTIONS_OPEN,
+    SUBSCRIPTIONS_ENDED,
     READY,
     REQUEST_DEADLINE,
     crate::telemetry::TRACE_SPANS_DROPPED,
@@ -293,6 +302,14 @@ fn describe_metrics() {
     metrics::describe_counter!(
         PERSISTED_QUERIES,
         "Persisted-query lookups: hit, miss (the client must send the text), registered."
+    );
+    metrics::describe_gauge!(
+        SUBSCRIPTIONS_OPEN,
+        "GraphQL subscriptions open now (WebSocket, SSE and multipart together)."
+    );
+    metrics::describe_counter!(
+        SUBSCRIPTIONS_ENDED,
+        "GraphQL subscriptions the server ended, by reason: slow_client (its buffer was full), token_expired, shutting_down."
     );
     metrics::describe_gauge!(CONNECTIONS_OPEN, "Client connections open now.");
     metrics::describe_counter!(

@@ -282,6 +282,12 @@ async fn token_expiry_ends_the_subscription_with_a_reason() {
     );
     let response = app.sse(UPDATES, json!({}), Some(&token)).await;
     let mut sse = SseReader::new(response);
+    // While it is open, operators see it.
+    let open = app.metrics().await;
+    assert!(
+        testkit::prometheus::value(&open, "graphql_subscriptions_open", &[]) >= 1.0,
+        "{open}"
+    );
     let event = sse.next_event().await.unwrap();
     assert_eq!(event.event, "next");
     assert_eq!(
@@ -290,6 +296,13 @@ async fn token_expiry_ends_the_subscription_with_a_reason() {
     );
     assert_eq!(sse.next_event().await.unwrap().event, "complete");
     assert!(sse.next_event().await.is_none());
+    let metrics = app.metrics().await;
+    let ended = testkit::prometheus::value(
+        &metrics,
+        "graphql_subscriptions_ended_total",
+        &[("reason", "token_expired")],
+    );
+    assert!(ended >= 1.0, "{metrics}");
 }
 
 #[tokio::test]
@@ -359,6 +372,14 @@ async fn a_slow_reader_is_dropped_with_a_reason() {
     assert!(end.contains("SLOW_CONSUMER"), "no reason at the end: {end}");
     let updates = text.matches("\"orderUpdates\"").count();
     assert!(updates < 300, "all {updates} updates were buffered");
+    // Counted for operators (the recorder is process-wide: a lower bound).
+    let metrics = app.metrics().await;
+    let ended = testkit::prometheus::value(
+        &metrics,
+        "graphql_subscriptions_ended_total",
+        &[("reason", "slow_client")],
+    );
+    assert!(ended >= 1.0, "{metrics}");
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ impl Live {
             max,
             scope: "process",
         })?;
+        metrics::gauge!(crate::metrics::SUBSCRIPTIONS_OPEN).increment(1.0);
         Ok(Permit(Arc::clone(open)))
     }
 
@@ -208,6 +209,7 @@ struct Permit(Arc<AtomicUsize>);
 impl Drop for Permit {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!(crate::metrics::SUBSCRIPTIONS_OPEN).decrement(1.0);
     }
 }
 
@@ -264,6 +266,15 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Its `reason` label on `graphql_subscriptions_ended_total`.
+    fn label(self) -> &'static str {
+        match self {
+            EndReason::SlowClient => "slow_client",
+            EndReason::TokenExpired => "token_expired",
+            EndReason::ShuttingDown => "shutting_down",
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             EndReason::SlowClient => "SLOW_CONSUMER",
@@ -394,6 +405,8 @@ impl Pump {
         };
         if let Stop::End(reason) = stop {
             tracing::info!(%reason, "subscription ended by the server");
+            metrics::counter!(crate::metrics::SUBSCRIPTIONS_ENDED, "reason" => reason.label())
+                .increment(1);
             let _ = self.sender.try_send(Outcome::End(reason));
         }
     }
