@@ -152,6 +152,23 @@ pub fn trace_parent_of(span: &SpanContext) -> Option<TraceParent> {
     })
 }
 
+/// The remote span context `trace` names: the parent of spans that
+/// continue a trace outside the request that started it.
+pub fn span_context_of(trace: &TraceParent) -> SpanContext {
+    let flags = if trace.sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    SpanContext::new(
+        TraceId::from_bytes(trace.trace_id.to_be_bytes()),
+        SpanId::from_bytes(trace.span_id.to_be_bytes()),
+        flags,
+        true,
+        TraceState::default(),
+    )
+}
+
 /// Ends `span`, if there is one (see [`ClientSpan::end`]).
 pub(crate) fn end(span: Option<ClientSpan>, outcome: Outcome, status: Option<u16>) {
     if let Some(span) = span {

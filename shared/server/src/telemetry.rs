@@ -676,6 +676,17 @@ pub(crate) fn trace_of(span: &Span) -> Option<TraceParent> {
     downstream::spans::trace_parent_of(span.context().span().span_context())
 }
 
+/// Makes `trace` the parent of `span`, a span started where no request's
+/// span is current (a subscription's run, on its own task, continues the
+/// trace of the request that opened it). Call it before reading the span's
+/// context.
+pub(crate) fn continue_trace(span: &Span, trace: &TraceParent) {
+    let parent = opentelemetry::Context::new()
+        .with_remote_span_context(downstream::spans::span_context_of(trace));
+    // Fails only for a span no layer records: nothing to continue.
+    span.set_parent(parent).ok();
+}
+
 /// A request's headers, as the W3C propagator reads them.
 struct Headers<'a>(&'a HeaderMap);
 

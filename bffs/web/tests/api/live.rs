@@ -863,3 +863,41 @@ async fn a_subscription_over_plain_http_is_a_request_error() {
     assert!(message.contains("ubscription"), "{body}");
     assert!(body.get("data").is_none(), "{body}");
 }
+
+/// Each event's run reports by itself, by response path, what it served
+/// from a stale copy: here the products of the order, cached before their
+/// service failed.
+#[tokio::test]
+async fn an_event_served_from_stale_products_names_their_paths() {
+    let app = spawn_app_with(|config| {
+        quick(config);
+        config.downstream.cache.ttl_ms = 1;
+        config.downstream.cache.stale_ms = 60_000;
+    })
+    .await;
+    let query = "subscription { orderUpdates { eventId order { items { product { id name } } } } }";
+    let mut sse = app.sse_as("u1", query, json!({})).await;
+    // The first event caches the order's products.
+    app.move_order("o14", "shipped").await;
+    let fresh = sse.next_event().await.unwrap();
+    assert_eq!(fresh.event, "next");
+    assert!(fresh.json().get("extensions").is_none(), "{}", fresh.data);
+    // Past their TTL, with the product service failing.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.services
+        .product
+        .control
+        .set_fault(devstack_services::Fault::new("/products").status(503));
+    app.move_order("o14", "delivered").await;
+    let stale = sse.next_event().await.unwrap().json();
+    let items = &update(&stale)["order"]["items"];
+    assert_eq!(items.as_array().unwrap().len(), 2, "{stale}");
+    assert_eq!(
+        stale["extensions"]["stale"],
+        json!([
+            ["orderUpdates", "order", "items", 0, "product"],
+            ["orderUpdates", "order", "items", 1, "product"]
+        ]),
+        "{stale}"
+    );
+}

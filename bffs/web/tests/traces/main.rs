@@ -388,3 +388,65 @@ async fn a_collector_that_is_down_neither_slows_nor_fails_requests() {
     collector.up();
     traces_flow_again(&app).await;
 }
+
+/// A subscription's runs (the check when it starts, then one per event)
+/// are operation spans in the trace of the request that opened it, each
+/// the parent of its own downstream calls.
+#[tokio::test]
+async fn each_subscription_event_is_an_operation_span_in_the_trace_that_opened_it() {
+    collector();
+    let _serial = SERIAL.lock().await;
+    let app = spawn_app().await;
+    let trace_id = "6a1e3f0b2c4d5e6f708192a3b4c5d6e7";
+    let client_span = "1122334455667788";
+    let query = "subscription Updates { orderUpdates { eventId order { id status } } }";
+    let mut response = app
+        .graphql_request(query, json!({}), Some(&app.token("u1")))
+        .header("accept", "text/event-stream")
+        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let moved = app
+        .client
+        .post(format!(
+            "{}/__control/orders/o14/status",
+            app.services.order.url()
+        ))
+        .json(&json!({ "status": "shipped" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    let mut stream = String::new();
+    while !stream.contains("event: next") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("no event within 10 s")
+            .unwrap()
+            .expect("the stream ended");
+        stream.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(stream.contains("\"status\":\"SHIPPED\""), "{stream}");
+
+    // The request, its check, the event's run and the event's order fetch.
+    let spans = wait_for_trace(trace_id, 4).await;
+    let server = one_of_kind(&spans, SERVER);
+    assert_eq!(server.parent_id().as_deref(), Some(client_span));
+    let runs = of_kind(&spans, INTERNAL);
+    assert_eq!(runs.len(), 2, "{spans:#?}");
+    for run in &runs {
+        assert_eq!(run.name(), "subscription");
+        assert_eq!(run.str("graphql.operation.type"), Some("subscription"));
+        assert_eq!(run.str("graphql.operation.name"), Some("Updates"));
+        assert_eq!(run.parent_id(), Some(server.span_id()), "{run:#?}");
+    }
+    let fetch = one_of_kind(&spans, CLIENT);
+    assert_eq!(fetch.name(), "GET /orders/{id}");
+    assert!(
+        runs.iter()
+            .any(|run| fetch.parent_id() == Some(run.span_id())),
+        "{fetch:#?} {runs:#?}"
+    );
+}

@@ -233,7 +233,8 @@ where
     ) -> async_graphql::Response {
         // With traces on: the operation's span, the parent of its
         // downstream calls; it ends with this function.
-        let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
+        let span =
+            crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted, None));
         let query = request.query.clone();
         let operation_name = request.operation_name.clone();
         let scope = scope_of(&request);
@@ -306,6 +307,14 @@ where
                     return futures::stream::iter([response]).boxed();
                 }
             };
+            // With traces on, each run (a subscription runs once per event,
+            // on its own task) is an operation span in the trace of the
+            // request that opened it, the parent of its downstream calls;
+            // the span ends with the run.
+            let span = crate::telemetry::enabled().then(|| {
+                let parent = scope_of(&request).map(|scope| scope.ctx.trace);
+                operation_span(&mut request, &admitted, parent)
+            });
             let schema = match &admitted {
                 Admitted::Validated(cached) => {
                     admit_document(&mut request, cached);
@@ -315,17 +324,25 @@ where
             };
             let query = request.query.clone();
             let operation_name = request.operation_name.clone();
-            let request_id = scope_of(&request).map(|scope| scope.ctx.request_id.clone());
+            let scope = scope_of(&request);
+            let request_id = scope.map(|scope| scope.ctx.request_id.clone());
+            let stale = scope.map(RequestScope::stale_report);
             let finisher = endpoint.clone();
             schema
                 .execute_stream(request)
                 .map(move |mut response| {
-                    finisher.finish(
+                    if let Some(paths) = stale.as_ref().and_then(|report| report.extension()) {
+                        response.extensions.insert("stale".to_owned(), paths);
+                    }
+                    let failed = finisher.finish(
                         &mut response,
                         &query,
                         operation_name.as_deref(),
                         request_id.as_deref(),
                     );
+                    if failed && let Some(span) = &span {
+                        span.record("otel.status_code", "ERROR");
+                    }
                     super::count_errors(&response);
                     response
                 })
@@ -400,7 +417,8 @@ where
         };
         metrics::counter!(crate::metrics::GRAPHQL_REQUESTS, "validation" => validation)
             .increment(1);
-        let span = crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted));
+        let span =
+            crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted, None));
         // The scope the span retraced, when traced.
         let scope = scope_of(&request).cloned().unwrap_or(scope);
         let make = |document: ExecutableDocument| {
@@ -556,7 +574,12 @@ fn scope_of(request: &async_graphql::Request) -> Option<&RequestScope> {
 /// `graphql.document.hash` is the query's SHA-256 (its APQ hash). Never
 /// variables: they can hold personal data. The request's scope takes the
 /// span's trace, so its downstream calls are the span's children.
-fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> tracing::Span {
+/// `parent`: the trace to continue when no request's span is current.
+fn operation_span(
+    request: &mut async_graphql::Request,
+    admitted: &Admitted,
+    parent: Option<downstream::TraceParent>,
+) -> tracing::Span {
     use async_graphql::parser::types::OperationType;
 
     let asked = request.operation_name.clone();
@@ -588,6 +611,9 @@ fn operation_span(request: &mut async_graphql::Request, admitted: &Admitted) -> 
         graphql.operation.name = name,
         graphql.document.hash = super::sha256_hex(&request.query),
     );
+    if let Some(parent) = &parent {
+        crate::telemetry::continue_trace(&span, parent);
+    }
     if let Some(trace) = crate::telemetry::trace_of(&span) {
         super::RequestScope::retrace(request, trace);
     }

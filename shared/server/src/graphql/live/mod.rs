@@ -339,11 +339,13 @@ impl Operation {
         if let Some(name) = &self.operation_name {
             request = request.operation_name(name.clone());
         }
-        let scope = RequestScope::new(
-            Arc::clone(&self.downstream),
-            self.ctx.clone(),
-            Some(self.viewer.clone()),
-        );
+        // Each run says what it served stale (and waited for) by itself.
+        let ctx = RequestContext {
+            stale: Default::default(),
+            waits: Default::default(),
+            ..self.ctx.clone()
+        };
+        let scope = RequestScope::new(Arc::clone(&self.downstream), ctx, Some(self.viewer.clone()));
         (self.execute)(request.data(scope).data(delivery))
     }
 }
