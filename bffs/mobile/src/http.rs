@@ -8,13 +8,12 @@ use async_graphql::EmptyMutation;
 use async_graphql_axum::GraphQLRequest;
 use async_graphql_axum::rejection::GraphQLRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use bff_server::auth::{Authentication, JwtVerifier};
 use bff_server::config::{Config, ConfigError};
-use bff_server::error::BffError;
 use bff_server::graphql::live::{self, Live};
 use bff_server::graphql::{
     GraphQlEndpoint, SchemaOptions, graphql_error_response, person_or_anonymous, prevent_csrf,
@@ -156,7 +155,6 @@ async fn execute(
     };
     let resolved = match state.persisted.resolve(request).await {
         Ok(resolved) => resolved,
-        Err(BffError::PersistedQueryNotFound) => return private(persisted_query_not_found()),
         Err(error) => return private(graphql_error_response(error)),
     };
     if get && let Some(answer) = state.graphql.answer_get(&resolved.request, headers) {
@@ -188,15 +186,4 @@ fn private(mut response: Response) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, PRIVATE);
     response
-}
-
-/// The APQ miss, as Apollo clients expect it: HTTP 200 (Apollo iOS and
-/// Kotlin treat any other status as a transport failure and would not
-/// resend), the exact message `PersistedQueryNotFound` and
-/// `extensions.code` PERSISTED_QUERY_NOT_FOUND.
-fn persisted_query_not_found() -> Response {
-    let error = BffError::PersistedQueryNotFound;
-    error.log();
-    bff_server::metrics::count_graphql_error(Some(error.code().as_str()));
-    (StatusCode::OK, Json(error.graphql_body())).into_response()
 }

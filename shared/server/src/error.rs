@@ -78,8 +78,10 @@ impl ErrorCode {
             ErrorCode::DownstreamUnavailable => StatusCode::BAD_GATEWAY,
             ErrorCode::DownstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            // The client must resend the full query: a client-side condition.
-            ErrorCode::PersistedQueryNotFound => StatusCode::BAD_REQUEST,
+            // The client must resend with the query text. 200, as Apollo
+            // clients expect (iOS and Kotlin take any other status for a
+            // transport failure and would not resend), on every transport.
+            ErrorCode::PersistedQueryNotFound => StatusCode::OK,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             // Not 408: that means the client was too slow; here we were.
             ErrorCode::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,

@@ -105,3 +105,34 @@ async fn graphql_ws_graphql_sse_and_apollo_client_get_the_viewers_updates() {
     )
     .await;
 }
+
+/// A hash the BFF does not know, over SSE or multipart: the APQ miss as
+/// Apollo clients expect it on every transport (HTTP 200, the error in the
+/// body), so they resend with the text.
+#[tokio::test]
+async fn an_unknown_persisted_subscription_is_the_usual_apq_miss() {
+    let app = spawn_live().await;
+    let query = "subscription Unknown { orderUpdates { eventId status } }";
+    let body = json!({ "extensions": apq_extension(&sha256(query)) });
+    for accept in [
+        "text/event-stream",
+        "multipart/mixed;subscriptionSpec=1.0, application/json",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(app.token("u1"))
+            .header("accept", accept)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{accept}");
+        let miss: Value = response.json().await.unwrap();
+        assert_eq!(
+            miss["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+            "{accept}: {miss}"
+        );
+        assert_eq!(miss["errors"][0]["message"], "PersistedQueryNotFound");
+    }
+}

@@ -106,7 +106,8 @@ fn cases() -> Vec<(BffError, StatusCode, &'static str, &'static str)> {
         ),
         (
             BffError::PersistedQueryNotFound,
-            StatusCode::BAD_REQUEST,
+            // What Apollo clients expect, to resend with the text.
+            StatusCode::OK,
             "PERSISTED_QUERY_NOT_FOUND",
             "PersistedQueryNotFound",
         ),
