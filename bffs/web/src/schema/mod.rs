@@ -1,5 +1,11 @@
 //! The web GraphQL schema: types, resolvers and the per-request scope they
 //! share. Transport (axum) lives in `crate::http`.
+//!
+//! A resolver that awaits a downstream call boxes that future
+//! (`Box::pin(scope.downstream....).await`): async-graphql boxes every
+//! selected field's future at the size of its type's largest field future,
+//! so one inline call (~3 KB) would make each `id` and `name` of the type a
+//! 4 KB allocation and copy (BENCHMARKS.md, "One GraphQL pipeline").
 
 mod checkout;
 mod dashboard;

@@ -86,11 +86,13 @@ impl Product {
     ) -> Result<Option<Vec<Review>>> {
         let first = list_size(first, MAX_LIST)?;
         let scope = RequestScope::of(ctx);
-        let reviews = scope
-            .downstream
-            .products
-            .reviews(&scope.ctx, &self.0.id, first)
-            .await?;
+        let reviews = Box::pin(
+            scope
+                .downstream
+                .products
+                .reviews(&scope.ctx, &self.0.id, first),
+        )
+        .await?;
         Ok(Some(reviews.into_iter().map(Review).collect()))
     }
 
@@ -102,13 +104,15 @@ impl Product {
     ) -> Result<Option<Vec<Tracked<Product>>>> {
         let first = list_size(first, MAX_LIST)?;
         let scope = RequestScope::of(ctx);
-        let related = scope
-            .downstream
-            .products
-            .related(&scope.ctx, &self.0.id, first)
-            .await?;
+        let related = Box::pin(
+            scope
+                .downstream
+                .products
+                .related(&scope.ctx, &self.0.id, first),
+        )
+        .await?;
         Ok(Some(
-            load_products_in_order(scope, related.product_ids).await?,
+            Box::pin(load_products_in_order(scope, related.product_ids)).await?,
         ))
     }
 
@@ -118,11 +122,13 @@ impl Product {
         let Some(viewer) = scope.viewer.as_ref() else {
             return Ok(None);
         };
-        let wishlist = scope
-            .downstream
-            .users
-            .cached_wishlist(&scope.ctx, &viewer.user_id)
-            .await?;
+        let wishlist = Box::pin(
+            scope
+                .downstream
+                .users
+                .cached_wishlist(&scope.ctx, &viewer.user_id),
+        )
+        .await?;
         scope.note_if_stale("wishlist", &viewer.user_id, ctx.path_node.as_ref());
         Ok(Some(wishlist.product_ids.contains(&self.0.id)))
     }
@@ -138,13 +144,15 @@ impl Product {
         let Some(viewer) = scope.viewer.as_ref() else {
             return Ok(None);
         };
-        let similar = scope
-            .downstream
-            .recommendations
-            .similar(&scope.ctx, &self.0.id, Some(&viewer.user_id), first)
-            .await?;
+        let similar = Box::pin(scope.downstream.recommendations.similar(
+            &scope.ctx,
+            &self.0.id,
+            Some(&viewer.user_id),
+            first,
+        ))
+        .await?;
         let ids = similar.into_iter().map(|s| s.product_id).collect();
-        Ok(Some(load_products_in_order(scope, ids).await?))
+        Ok(Some(Box::pin(load_products_in_order(scope, ids)).await?))
     }
 }
 

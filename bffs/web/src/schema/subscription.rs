@@ -58,11 +58,13 @@ impl OrderUpdate {
     async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {
         let scope = RequestScope::of(ctx);
         // Never a shared or cached copy: it could predate the event.
-        let order = scope
-            .downstream
-            .orders
-            .get_fresh(&scope.ctx, &self.0.event.order_id)
-            .await?;
+        let order = Box::pin(
+            scope
+                .downstream
+                .orders
+                .get_fresh(&scope.ctx, &self.0.event.order_id),
+        )
+        .await?;
         Ok(Some(Order::new(Arc::new(order), None)))
     }
 }

@@ -54,11 +54,13 @@ impl UserProfile {
     /// Null, with an error, when the payment methods cannot be fetched.
     async fn payment_methods(&self, ctx: &Context<'_>) -> Result<Option<Vec<PaymentMethod>>> {
         let scope = RequestScope::of(ctx);
-        let methods = scope
-            .downstream
-            .users
-            .payment_methods(&scope.ctx, &self.0.id)
-            .await?;
+        let methods = Box::pin(
+            scope
+                .downstream
+                .users
+                .payment_methods(&scope.ctx, &self.0.id),
+        )
+        .await?;
         Ok(Some(methods.iter().map(PaymentMethod::from).collect()))
     }
 }
