@@ -142,16 +142,21 @@ impl Idp {
     }
 }
 
-/// Waits for the fetch the verifier starts on its own.
-async fn started(config: &JwtConfig, idp: &Idp) -> JwtVerifier {
+/// Waits for the fetch the verifier starts on its own to be done: until a
+/// token signed with `served` (a key the set holds) verifies with the keys
+/// at hand. Counting the IdP's fetches alone raced with the verifier
+/// storing the keys (a test could then see an extra fetch).
+async fn started(config: &JwtConfig, idp: &Idp, served: &EcKey) -> JwtVerifier {
     let verifier = JwtVerifier::from_config(config, &http()).unwrap();
-    for _ in 0..100 {
-        if idp.fetches() > 0 {
+    let probe = served.sign(&user_claims("probe"));
+    for _ in 0..500 {
+        if verifier.verify(&probe).is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(idp.fetches(), 1, "no JWKS fetch at start");
+    assert!(verifier.verify(&probe).is_ok(), "keys not loaded at start");
+    assert_eq!(idp.fetches(), 1, "one JWKS fetch at start");
     verifier
 }
 
@@ -159,7 +164,7 @@ async fn started(config: &JwtConfig, idp: &Idp) -> JwtVerifier {
 async fn es256_tokens_verify_with_keys_from_the_jwks() {
     let key = EcKey::generate("k1");
     let idp = Idp::serving(&[&key]).await;
-    let verifier = started(&idp.config(60), &idp).await;
+    let verifier = started(&idp.config(60), &idp, &key).await;
     let viewer = verifier
         .verify_fresh(&key.sign(&user_claims("u-7")))
         .await
@@ -181,7 +186,7 @@ async fn es256_tokens_verify_with_keys_from_the_jwks() {
 async fn tampered_signatures_wrong_kids_and_claims_are_refused() {
     let key = EcKey::generate("k1");
     let idp = Idp::serving(&[&key]).await;
-    let verifier = started(&idp.config(60), &idp).await;
+    let verifier = started(&idp.config(60), &idp, &key).await;
 
     let original = key.sign(&user_claims("u-1"));
     let (rest, signature) = original.rsplit_once('.').unwrap();
@@ -236,7 +241,7 @@ async fn a_rotated_key_is_accepted_after_one_refetch() {
     let old = EcKey::generate("2026-10");
     let new = EcKey::generate("2026-11");
     let idp = Idp::serving(&[&old]).await;
-    let verifier = started(&idp.config(0), &idp).await;
+    let verifier = started(&idp.config(0), &idp, &old).await;
     assert!(
         verifier
             .verify_fresh(&old.sign(&user_claims("u")))
@@ -263,7 +268,7 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     let old = EcKey::generate("old");
     let new = EcKey::generate("new");
     let idp = Idp::serving(&[&old]).await;
-    let verifier = started(&idp.config(60), &idp).await;
+    let verifier = started(&idp.config(60), &idp, &old).await;
     idp.serve(&[&new]);
     // Within the minute after the start-up fetch: no refetch, however many
     // forged or new kids arrive.
@@ -282,7 +287,7 @@ async fn jku_and_x5u_are_never_followed() {
     let idp = Idp::serving(&[&trusted]).await;
     let attacker_key = EcKey::generate("evil");
     let attacker = Idp::serving(&[&attacker_key]).await;
-    let verifier = started(&idp.config(0), &idp).await;
+    let verifier = started(&idp.config(0), &idp, &trusted).await;
     let forged = attacker_key.sign_with(&user_claims("admin"), |header| {
         header.jku = Some(attacker.url());
         header.x5u = Some(attacker.url());
@@ -310,7 +315,7 @@ async fn jku_and_x5u_are_never_followed() {
 async fn hmac_tokens_are_refused_by_a_jwks_verifier() {
     let key = EcKey::generate("k1");
     let idp = Idp::serving(&[&key]).await;
-    let verifier = started(&idp.config(0), &idp).await;
+    let verifier = started(&idp.config(0), &idp, &key).await;
     // HS/RS confusion: the public key as an HMAC secret.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("k1".into());
