@@ -401,6 +401,34 @@ async fn apollo_client_gets_the_initial_then_the_completed_result() {
     assert!(stdout.contains("ok: initial result, then the completed one"));
 }
 
+/// Apollo Client 4 with its `GraphQL17Alpha9Handler` asks for
+/// `incrementalSpec=v0.2` (`pending`, `incremental` by id, `completed`) and
+/// merges what it gets: the initial result first, then the completed one
+/// (`tests/live-clients/defer-v02.mjs`; skipped loudly without Node and
+/// `npm ci --prefix tests/live-clients`, failed under CI).
+#[tokio::test]
+async fn apollo_client_4_gets_the_v0_2_format_initial_then_completed() {
+    let apollo = testkit::node::NodePackage::new("live-clients");
+    if !apollo.ready("Apollo Client 4 @defer test", &["@apollo/client"], None) {
+        return;
+    }
+    let app = spawn_app().await;
+    app.services
+        .recommendation
+        .control
+        .set_fault(Fault::new("/").latency(300));
+    let (url, token) = (app.url("/graphql"), app.token("u1"));
+    let stdout = apollo
+        .run(
+            "Apollo Client 4 @defer (v0.2) check",
+            "defer-v02.mjs",
+            vec![url, token],
+            Vec::new(),
+        )
+        .await;
+    assert!(stdout.contains("ok: initial result, then the completed one (incrementalSpec=v0.2)"));
+}
+
 /// A part re-runs the fields on the way to its fragment: a mutation's
 /// `@defer` is delivered inline, so it runs once.
 #[tokio::test]
