@@ -327,10 +327,22 @@ where
             let scope = scope_of(&request);
             let request_id = scope.map(|scope| scope.ctx.request_id.clone());
             let stale = scope.map(RequestScope::stale_report);
+            // Passed in full once (its first response has no request
+            // error): later runs of the same request (a subscription's next
+            // events) take the remembered path.
+            let mut memo = match admitted {
+                Admitted::Checked(memo) => memo,
+                Admitted::Validated(_) => None,
+            };
             let finisher = endpoint.clone();
             schema
                 .execute_stream(request)
                 .map(move |mut response| {
+                    if let Some((document, variant)) = memo.take()
+                        && response.errors.iter().all(|error| !error.path.is_empty())
+                    {
+                        document.remember(variant);
+                    }
                     if let Some(paths) = stale.as_ref().and_then(|report| report.extension()) {
                         response.extensions.insert("stale".to_owned(), paths);
                     }
