@@ -106,19 +106,25 @@ impl WebDashboard {
         let downstream = &scope.downstream;
         let rc = &scope.ctx;
 
-        let user = OptionFuture::from(selection.user.then_some(async {
-            let ids = [user_id];
-            let mut found = downstream.users.lookup(rc, &ids).await?;
-            found.remove(user_id).ok_or(DownstreamError::NotFound {
-                service: downstream::Service::User,
+        // Each call boxed: inline, the four calls made this future 12 KB,
+        // copied whenever it moved (BENCHMARKS.md, "One GraphQL pipeline").
+        let user = OptionFuture::from(selection.user.then(|| {
+            Box::pin(async {
+                let ids = [user_id];
+                let mut found = downstream.users.lookup(rc, &ids).await?;
+                found.remove(user_id).ok_or(DownstreamError::NotFound {
+                    service: downstream::Service::User,
+                })
             })
         }));
-        let orders = OptionFuture::from(selection.orders.map(|first| async move {
-            let orders = downstream.orders.for_user(rc, user_id, first).await?;
-            Ok(orders.into_iter().map(Arc::new).collect::<Vec<_>>())
+        let orders = OptionFuture::from(selection.orders.map(|first| {
+            Box::pin(async move {
+                let orders = downstream.orders.for_user(rc, user_id, first).await?;
+                Ok(orders.into_iter().map(Arc::new).collect::<Vec<_>>())
+            })
         }));
-        let recommendations =
-            OptionFuture::from(selection.recommendations.map(|first| async move {
+        let recommendations = OptionFuture::from(selection.recommendations.map(|first| {
+            Box::pin(async move {
                 let recommendations = downstream
                     .recommendations
                     .for_user(rc, user_id, first)
@@ -127,12 +133,11 @@ impl WebDashboard {
                     .into_iter()
                     .map(Arc::new)
                     .collect::<Vec<_>>())
-            }));
-        let analytics = OptionFuture::from(
-            selection
-                .analytics
-                .then_some(async { Ok(Arc::new(downstream.users.analytics(rc, user_id).await?)) }),
-        );
+            })
+        }));
+        let analytics = OptionFuture::from(selection.analytics.then(|| {
+            Box::pin(async { Ok(Arc::new(downstream.users.analytics(rc, user_id).await?)) })
+        }));
         let (user, orders, recommendations, analytics) =
             join4(user, orders, recommendations, analytics).await;
 
@@ -156,7 +161,7 @@ impl WebDashboard {
             // DataLoader's queueing and per-request memo.
             product_ids.sort_unstable();
             product_ids.dedup();
-            let products = downstream.products.lookup(rc, &product_ids).await;
+            let products = Box::pin(downstream.products.lookup(rc, &product_ids)).await;
             Some(products.map(Arc::new))
         };
 
