@@ -37,6 +37,12 @@ pub enum ValidationMode {
     /// The executor itself also has error handling, so it can improve
     /// performance, but it can lose some error messages.
     Fast,
+
+    /// Runs no rule: for a document the caller knows passed `Strict`
+    /// validation before with the same operation and variables. Cache
+    /// control hints are not computed. With a complexity or depth limit set
+    /// on the schema it acts as `Fast`, which computes both.
+    Skip,
 }
 
 pub(crate) fn check_rules(
@@ -48,6 +54,17 @@ pub(crate) fn check_rules(
     limit_complexity: Option<usize>,
     limit_depth: Option<usize>,
 ) -> Result<ValidationResult, Vec<ServerError>> {
+    let mode = match mode {
+        ValidationMode::Skip if limit_complexity.is_none() && limit_depth.is_none() => {
+            return Ok(ValidationResult {
+                cache_control: CacheControl::default(),
+                complexity: 0,
+                depth: 0,
+            });
+        }
+        ValidationMode::Skip => ValidationMode::Fast,
+        mode => mode,
+    };
     let mut cache_control = CacheControl::default();
     let mut complexity = 0;
     let mut depth = 0;
@@ -89,7 +106,8 @@ pub(crate) fn check_rules(
             visit(&mut visitor, &mut ctx, doc);
             ctx.errors
         }
-        ValidationMode::Fast => {
+        // Skip with a limit set: see above.
+        ValidationMode::Fast | ValidationMode::Skip => {
             let mut visitor = VisitorNil
                 .with(rules::NoFragmentCycles::default())
                 .with(rules::UploadFile)
