@@ -63,14 +63,17 @@ pub(crate) async fn bench(
     };
     set_latency(client, dashboard.latency_ms).await?;
     run(client, token, &dashboard, Duration::from_secs(1), bffs).await?;
-    let queries_before = run(
-        client,
-        token,
-        &dashboard,
-        Duration::from_secs(seconds),
-        bffs,
-    )
-    .await?;
+    // The measured dashboard load, the same at each step.
+    let dashboards = || {
+        run(
+            client,
+            token,
+            &dashboard,
+            Duration::from_secs(seconds),
+            bffs,
+        )
+    };
+    let queries_before = dashboards().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before_kb = crate::proc_status_kb(bff.pid, "VmRSS:")?;
 
@@ -131,14 +134,7 @@ pub(crate) async fn bench(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle_kb = crate::proc_status_kb(bff.pid, "VmRSS:")?;
 
-    let queries_during = run(
-        client,
-        token,
-        &dashboard,
-        Duration::from_secs(seconds),
-        bffs,
-    )
-    .await?;
+    let queries_during = dashboards().await?;
 
     let cpu_before = crate::cpu_secs(bff.pid)?;
     let control = format!(
@@ -187,14 +183,7 @@ pub(crate) async fn bench(
             }
         })
     };
-    let queries_with_events = run(
-        client,
-        token,
-        &dashboard,
-        Duration::from_secs(seconds),
-        bffs,
-    )
-    .await?;
+    let queries_with_events = dashboards().await?;
     publisher.abort();
     fan_out_ms.sort_by(f64::total_cmp);
     let failed = deliveries.failed.load(Ordering::Relaxed);

@@ -680,6 +680,7 @@ pub(crate) fn trace_of(span: &Span) -> Option<TraceParent> {
 /// span is current (a subscription's run, on its own task, continues the
 /// trace of the request that opened it). Call it before reading the span's
 /// context.
+#[cfg(feature = "graphql")]
 pub(crate) fn continue_trace(span: &Span, trace: &TraceParent) {
     let parent = opentelemetry::Context::new()
         .with_remote_span_context(downstream::spans::span_context_of(trace));

@@ -372,61 +372,52 @@ async fn an_invalid_deferred_fragment_fails_the_whole_request_before_anything_ru
     assert_eq!(app.downstream_total(), 0);
 }
 
-/// Apollo Client (3.14, `tests/defer-client/defer.mjs`) runs the dashboard
-/// with `@defer` through its HttpLink and cache: it sees the initial result
-/// first, then the completed one. Needs Node and `npm ci --prefix
-/// tests/defer-client` (`.ci/run` does it): skipped loudly without them,
-/// failed under CI.
-#[tokio::test]
-async fn apollo_client_gets_the_initial_then_the_completed_result() {
-    let apollo = testkit::node::NodePackage::new("defer-client");
-    if !apollo.ready("Apollo Client @defer test", &["@apollo/client"], None) {
-        return;
+/// Runs `script` of the Node package `package` (an Apollo Client) against
+/// the web BFF, the recommendation service slow enough that the deferred
+/// part cannot come with the initial one; its output. `None` when the
+/// package is not installed (skipped loudly; failed under CI).
+async fn run_apollo_defer_check(package: &str, check: &str, script: &str) -> Option<String> {
+    let apollo = testkit::node::NodePackage::new(package);
+    if !apollo.ready(check, &["@apollo/client"], None) {
+        return None;
     }
     let app = spawn_app().await;
-    // Slow enough that the deferred part cannot come with the initial one.
     app.services
         .recommendation
         .control
         .set_fault(Fault::new("/").latency(300));
     let (url, token) = (app.url("/graphql"), app.token("u1"));
-    let stdout = apollo
-        .run(
-            "Apollo Client @defer check",
-            "defer.mjs",
-            vec![url, token],
-            Vec::new(),
-        )
-        .await;
-    assert!(stdout.contains("ok: initial result, then the completed one"));
+    Some(
+        apollo
+            .run(check, script, vec![url, token], Vec::new())
+            .await,
+    )
+}
+
+/// Apollo Client (3.14, `tests/defer-client/defer.mjs`) runs the dashboard
+/// with `@defer` through its HttpLink and cache (`deferSpec=20220824`): it
+/// sees the initial result first, then the completed one. Needs Node and
+/// `npm ci --prefix tests/defer-client` (`.ci/run` does it).
+#[tokio::test]
+async fn apollo_client_gets_the_initial_then_the_completed_result() {
+    let check = "Apollo Client 3 @defer check";
+    if let Some(stdout) = run_apollo_defer_check("defer-client", check, "defer.mjs").await {
+        assert!(stdout.contains("ok: initial result, then the completed one"));
+    }
 }
 
 /// Apollo Client 4 with its `GraphQL17Alpha9Handler` asks for
 /// `incrementalSpec=v0.2` (`pending`, `incremental` by id, `completed`) and
 /// merges what it gets: the initial result first, then the completed one
-/// (`tests/live-clients/defer-v02.mjs`; skipped loudly without Node and
-/// `npm ci --prefix tests/live-clients`, failed under CI).
+/// (`tests/live-clients/defer-v02.mjs`; `npm ci --prefix tests/live-clients`).
 #[tokio::test]
 async fn apollo_client_4_gets_the_v0_2_format_initial_then_completed() {
-    let apollo = testkit::node::NodePackage::new("live-clients");
-    if !apollo.ready("Apollo Client 4 @defer test", &["@apollo/client"], None) {
-        return;
+    let check = "Apollo Client 4 @defer (v0.2) check";
+    if let Some(stdout) = run_apollo_defer_check("live-clients", check, "defer-v02.mjs").await {
+        assert!(
+            stdout.contains("ok: initial result, then the completed one (incrementalSpec=v0.2)")
+        );
     }
-    let app = spawn_app().await;
-    app.services
-        .recommendation
-        .control
-        .set_fault(Fault::new("/").latency(300));
-    let (url, token) = (app.url("/graphql"), app.token("u1"));
-    let stdout = apollo
-        .run(
-            "Apollo Client 4 @defer (v0.2) check",
-            "defer-v02.mjs",
-            vec![url, token],
-            Vec::new(),
-        )
-        .await;
-    assert!(stdout.contains("ok: initial result, then the completed one (incrementalSpec=v0.2)"));
 }
 
 /// A part re-runs the fields on the way to its fragment: a mutation's
