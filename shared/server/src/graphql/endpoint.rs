@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::introspection::refuse_introspection;
 use super::limits::{MAX_VALUE_NESTING, OperationLimits};
+use super::stale::StaleReport;
 use super::{
     NullPropagation, RequestScope, apply_error_codes, graphql_error_response, is_mutation,
     tag_internal_errors,
@@ -235,53 +236,25 @@ where
         // downstream calls; it ends with this function.
         let span =
             crate::telemetry::enabled().then(|| operation_span(&mut request, &admitted, None));
-        let query = request.query.clone();
-        let operation_name = request.operation_name.clone();
-        let scope = scope_of(&request);
-        let request_id = scope.map(|scope| scope.ctx.request_id.clone());
-        let stale = scope.map(RequestScope::stale_report);
-        // Boxed: async-graphql's execution future is large, and unboxed it
-        // is copied each time an enclosing future moves (handler, layers),
-        // which was ~2.5% of the instructions per request.
         let validation = match admitted {
             Admitted::Validated(_) => "remembered",
             Admitted::Checked(_) => "full",
         };
         metrics::counter!(crate::metrics::GRAPHQL_REQUESTS, "validation" => validation)
             .increment(1);
-        let mut response = match admitted {
+        let (schema, memo) = match admitted {
             Admitted::Validated(cached) => {
                 admit_document(&mut request, &cached);
-                let schema = self.fast_schema.as_ref().unwrap_or(&self.schema);
-                Box::pin(schema.execute(request)).await
+                (self.fast_schema.as_ref().unwrap_or(&self.schema), None)
             }
-            Admitted::Checked(memo) => {
-                let response = Box::pin(self.schema.execute(request)).await;
-                // Request errors (syntax, validation, limits) have no path;
-                // field errors always have one.
-                if let Some((document, variant)) = memo
-                    && response.errors.iter().all(|error| !error.path.is_empty())
-                {
-                    document.remember(variant);
-                }
-                response
-            }
+            Admitted::Checked(memo) => (&self.schema, memo),
         };
-        // Data served from stale copies because a service failed, by
-        // response path: the client may tell its user exactly what can be
-        // out of date.
-        if let Some(paths) = stale.and_then(|report| report.extension()) {
-            response.extensions.insert("stale".to_owned(), paths);
-        }
-        let failed = self.finish(
-            &mut response,
-            &query,
-            operation_name.as_deref(),
-            request_id.as_deref(),
-        );
-        if failed && let Some(span) = &span {
-            span.record("otel.status_code", "ERROR");
-        }
+        let mut finishing = Finishing::of(&request, span, memo);
+        // Boxed: async-graphql's execution future is large, and unboxed it
+        // is copied each time an enclosing future moves (handler, layers),
+        // which was ~2.5% of the instructions per request.
+        let mut response = Box::pin(schema.execute(request)).await;
+        finishing.apply(self, &mut response);
         response
     }
 
@@ -315,46 +288,22 @@ where
                 let parent = scope_of(&request).map(|scope| scope.ctx.trace);
                 operation_span(&mut request, &admitted, parent)
             });
-            let schema = match &admitted {
+            let (schema, memo) = match admitted {
                 Admitted::Validated(cached) => {
-                    admit_document(&mut request, cached);
-                    endpoint.fast_schema.as_ref().unwrap_or(&endpoint.schema)
+                    admit_document(&mut request, &cached);
+                    let fast = endpoint.fast_schema.as_ref();
+                    (fast.unwrap_or(&endpoint.schema), None)
                 }
-                Admitted::Checked(_) => &endpoint.schema,
+                Admitted::Checked(memo) => (&endpoint.schema, memo),
             };
-            let query = request.query.clone();
-            let operation_name = request.operation_name.clone();
-            let scope = scope_of(&request);
-            let request_id = scope.map(|scope| scope.ctx.request_id.clone());
-            let stale = scope.map(RequestScope::stale_report);
-            // Passed in full once (its first response has no request
-            // error): later runs of the same request (a subscription's next
-            // events) take the remembered path.
-            let mut memo = match admitted {
-                Admitted::Checked(memo) => memo,
-                Admitted::Validated(_) => None,
-            };
+            // A subscription's later runs of the same request take the
+            // remembered path once its first response passed.
+            let mut finishing = Finishing::of(&request, span, memo);
             let finisher = endpoint.clone();
             schema
                 .execute_stream(request)
                 .map(move |mut response| {
-                    if let Some((document, variant)) = memo.take()
-                        && response.errors.iter().all(|error| !error.path.is_empty())
-                    {
-                        document.remember(variant);
-                    }
-                    if let Some(paths) = stale.as_ref().and_then(|report| report.extension()) {
-                        response.extensions.insert("stale".to_owned(), paths);
-                    }
-                    let failed = finisher.finish(
-                        &mut response,
-                        &query,
-                        operation_name.as_deref(),
-                        request_id.as_deref(),
-                    );
-                    if failed && let Some(span) = &span {
-                        span.record("otel.status_code", "ERROR");
-                    }
+                    finishing.apply(&finisher, &mut response);
                     super::count_errors(&response);
                     response
                 })
@@ -690,6 +639,73 @@ fn check_required_variables(
 }
 
 /// Hands `request` its parsed document.
+/// What finishing an executed request's responses needs, taken from the
+/// request before it runs.
+struct Finishing {
+    query: String,
+    operation_name: Option<String>,
+    request_id: Option<String>,
+    stale: Option<StaleReport>,
+    /// The operation's span, when traced: marked as an error on failure.
+    span: Option<tracing::Span>,
+    /// A request validated in full now: remembered once its first response
+    /// shows it passed.
+    memo: Option<(Arc<CachedDocument>, Variant)>,
+}
+
+impl Finishing {
+    fn of(
+        request: &async_graphql::Request,
+        span: Option<tracing::Span>,
+        memo: Option<(Arc<CachedDocument>, Variant)>,
+    ) -> Self {
+        let scope = scope_of(request);
+        Self {
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            request_id: scope.map(|scope| scope.ctx.request_id.clone()),
+            stale: scope.map(RequestScope::stale_report),
+            span,
+            memo,
+        }
+    }
+
+    /// Remembers a passed validation, names the stale paths, and finishes
+    /// the response ([`GraphQlEndpoint::finish`]).
+    fn apply<Q, M, S>(
+        &mut self,
+        endpoint: &GraphQlEndpoint<Q, M, S>,
+        response: &mut async_graphql::Response,
+    ) where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        // Request errors (syntax, validation, limits) have no path; field
+        // errors always have one.
+        if let Some((document, variant)) = self.memo.take()
+            && response.errors.iter().all(|error| !error.path.is_empty())
+        {
+            document.remember(variant);
+        }
+        // Data served from stale copies because a service failed, by
+        // response path: the client may tell its user exactly what can be
+        // out of date.
+        if let Some(paths) = self.stale.as_ref().and_then(StaleReport::extension) {
+            response.extensions.insert("stale".to_owned(), paths);
+        }
+        let failed = endpoint.finish(
+            response,
+            &self.query,
+            self.operation_name.as_deref(),
+            self.request_id.as_deref(),
+        );
+        if failed && let Some(span) = &self.span {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+}
+
 fn admit_document(request: &mut async_graphql::Request, cached: &CachedDocument) {
     request.set_parsed_query(cached.document.clone());
 }
